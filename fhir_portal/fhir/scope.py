@@ -1,0 +1,239 @@
+"""The patient scope: what one signed-in patient may read and write.
+
+``PatientScope`` is built from the signed-in principal. It can only search inside that
+patient's compartment (every search carries the compartment parameter) and a read of a
+resource outside it answers "not found", exactly like a resource that does not exist, so
+an id typed into an address reveals nothing. Shared directory data (practitioners,
+locations, schedules, slots, knowledge articles) is read through the explicit, read-only
+``DirectoryReader``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from fhir_portal.fhir.errors import FhirForbidden, FhirNotFound
+from fhir_portal.fhir.gateway import FhirGateway, Params, Resource, SearchPage, version_of
+
+
+@dataclass(frozen=True)
+class Compartment:
+    """How a resource type belongs to a patient: search parameters and element paths."""
+
+    params: tuple[str, ...]
+    paths: tuple[str, ...]
+
+
+# R4 Patient compartment (https://hl7.org/fhir/R4/compartmentdefinition-patient.html),
+# limited to the types the portal touches; the first parameter is the default.
+COMPARTMENT: dict[str, Compartment] = {
+    "AllergyIntolerance": Compartment(("patient",), ("patient",)),
+    "Appointment": Compartment(("actor",), ("participant.actor",)),
+    "AuditEvent": Compartment(("patient",), ("entity.what",)),
+    "CarePlan": Compartment(("patient",), ("subject",)),
+    "CareTeam": Compartment(("patient",), ("subject",)),
+    "Communication": Compartment(
+        ("subject", "recipient", "sender"), ("subject", "recipient", "sender")
+    ),
+    "Composition": Compartment(("subject",), ("subject",)),
+    "Condition": Compartment(("patient",), ("subject",)),
+    "Coverage": Compartment(
+        ("beneficiary", "subscriber", "policy-holder"),
+        ("beneficiary", "subscriber", "policyHolder"),
+    ),
+    "DiagnosticReport": Compartment(("subject",), ("subject",)),
+    "DocumentReference": Compartment(("subject",), ("subject",)),
+    "Encounter": Compartment(("patient",), ("subject",)),
+    "Goal": Compartment(("subject",), ("subject",)),
+    "MedicationRequest": Compartment(("subject",), ("subject",)),
+    "MedicationStatement": Compartment(("subject",), ("subject",)),
+    "Observation": Compartment(("subject",), ("subject",)),
+    "Task": Compartment(("subject",), ("for",)),
+}
+
+# Shared data any signed-in user may read; never patient-specific.
+DIRECTORY_TYPES = frozenset(
+    {
+        "CodeSystem",
+        "HealthcareService",
+        "Location",
+        "Medication",
+        "Organization",
+        "Practitioner",
+        "PractitionerRole",
+        "Schedule",
+        "Slot",
+        "ValueSet",
+    }
+)
+KNOWLEDGE_TYPE = (
+    "http://fhir-portal.example.org/fhir/CodeSystem/document-type|knowledge-article"
+)
+
+
+def _values_at(node: Any, path: list[str]) -> Iterator[Any]:
+    if not path:
+        yield node
+        return
+    if isinstance(node, list):
+        for item in node:
+            yield from _values_at(item, path)
+        return
+    if isinstance(node, dict) and path[0] in node:
+        yield from _values_at(node[path[0]], path[1:])
+
+
+def _points_at(reference: Any, target: str) -> bool:
+    if not isinstance(reference, dict):
+        return False
+    value = str(reference.get("reference") or "")
+    return value == target or value.endswith("/" + target)
+
+
+def is_knowledge_article(resource: Resource) -> bool:
+    system, _, code = KNOWLEDGE_TYPE.partition("|")
+    codings = (resource.get("type") or {}).get("coding", [])
+    return resource.get("resourceType") == "DocumentReference" and any(
+        c.get("system") == system and c.get("code") == code for c in codings
+    )
+
+
+class DirectoryReader:
+    """Read-only access to shared directory data and knowledge articles."""
+
+    def __init__(self, gateway: FhirGateway) -> None:
+        self._gateway = gateway
+
+    def _check(self, resource_type: str) -> None:
+        if resource_type not in DIRECTORY_TYPES and resource_type != "DocumentReference":
+            raise FhirForbidden(f"{resource_type} is not directory data")
+
+    async def read(self, resource_type: str, resource_id: str) -> Resource:
+        self._check(resource_type)
+        resource = await self._gateway.read(resource_type, resource_id)
+        if resource_type == "DocumentReference" and not is_knowledge_article(resource):
+            raise FhirNotFound("DocumentReference: not found")
+        return resource
+
+    async def search(
+        self, resource_type: str, params: Params | None = None, *, fresh: bool = False,
+        all_pages: bool = False,
+    ) -> SearchPage:
+        self._check(resource_type)
+        query = dict(params or {})
+        if resource_type == "DocumentReference":
+            query["type"] = KNOWLEDGE_TYPE
+        if all_pages:
+            return await self._gateway.search_all(resource_type, query, fresh=fresh)
+        return await self._gateway.search(resource_type, query, fresh=fresh)
+
+
+class PatientScope:
+    """Reads and writes limited to one patient's compartment."""
+
+    def __init__(self, gateway: FhirGateway, patient_id: str) -> None:
+        if not patient_id:
+            raise ValueError("a patient scope needs a patient id")
+        self._gateway = gateway
+        self.patient_id = patient_id
+        self.patient_ref = f"Patient/{patient_id}"
+        self.directory = DirectoryReader(gateway)
+
+    # -- membership -------------------------------------------------------------
+    def owns(self, resource: Resource) -> bool:
+        """Whether a resource lies in this patient's compartment."""
+        resource_type = resource.get("resourceType", "")
+        if resource_type == "Patient":
+            return resource.get("id") == self.patient_id
+        compartment = COMPARTMENT.get(resource_type)
+        if compartment is None:
+            return False
+        return any(
+            _points_at(value, self.patient_ref)
+            for path in compartment.paths
+            for value in _values_at(resource, path.split("."))
+        )
+
+    def _visible_include(self, resource: Resource) -> bool:
+        resource_type = resource.get("resourceType", "")
+        if resource_type in DIRECTORY_TYPES or is_knowledge_article(resource):
+            return True
+        return self.owns(resource)
+
+    # -- reads --------------------------------------------------------------------
+    async def patient(self, *, fresh: bool = False) -> Resource:
+        return await self._gateway.read("Patient", self.patient_id, fresh=fresh)
+
+    async def read(self, resource_type: str, resource_id: str, *, fresh: bool = False) -> Resource:
+        if resource_type == "Patient" and resource_id != self.patient_id:
+            raise FhirNotFound("Patient: not found")
+        if resource_type != "Patient" and resource_type not in COMPARTMENT:
+            raise FhirNotFound(f"{resource_type}: not found")
+        resource = await self._gateway.read(resource_type, resource_id, fresh=fresh)
+        if not self.owns(resource):
+            raise FhirNotFound(f"{resource_type}: not found")
+        return resource
+
+    async def search(
+        self,
+        resource_type: str,
+        params: Params | None = None,
+        *,
+        via: str | None = None,
+        fresh: bool = False,
+        all_pages: bool = False,
+    ) -> SearchPage:
+        """Search inside the compartment; ``via`` picks the compartment parameter."""
+        compartment = COMPARTMENT.get(resource_type)
+        if compartment is None:
+            raise FhirForbidden(f"{resource_type} is not in the patient compartment")
+        param = via or compartment.params[0]
+        if param not in compartment.params:
+            raise FhirForbidden(f"{resource_type}.{param} is not a compartment parameter")
+        query = {k: v for k, v in (params or {}).items() if k not in compartment.params}
+        query[param] = self.patient_ref
+        if all_pages:
+            page = await self._gateway.search_all(resource_type, query, fresh=fresh)
+        else:
+            page = await self._gateway.search(resource_type, query, fresh=fresh)
+        return self._filtered(page)
+
+    async def next_page(self, page: SearchPage) -> SearchPage | None:
+        following = await self._gateway.next_page(page)
+        return self._filtered(following) if following is not None else None
+
+    def _filtered(self, page: SearchPage) -> SearchPage:
+        page.resources = [r for r in page.resources if self.owns(r)]
+        page.included = {k: r for k, r in page.included.items() if self._visible_include(r)}
+        return page
+
+    async def everything(self) -> Resource:
+        """The patient's whole record as a Bundle (``Patient/$everything``, all pages)."""
+        bundle = await self._gateway.operation(
+            f"Patient/{self.patient_id}/$everything", params={"_count": "200"}
+        )
+        entries = list(bundle.get("entry", []))
+        page = SearchPage.from_bundle(bundle)
+        while page.next_url:
+            following = await self._gateway.client._do_request("get", page.next_url)
+            entries.extend(following.get("entry", []))
+            page = SearchPage.from_bundle(following)
+        kept = [e for e in entries if self._visible_include(e.get("resource", {}))]
+        return {"resourceType": "Bundle", "type": "searchset", "total": len(kept), "entry": kept}
+
+    # -- writes -------------------------------------------------------------------
+    async def create(self, resource: Resource, *, if_none_exist: str | None = None) -> Resource:
+        if not self.owns(resource):
+            raise FhirForbidden(f"{resource.get('resourceType')} outside the patient's compartment")
+        return await self._gateway.create(resource, if_none_exist=if_none_exist)
+
+    async def update(self, resource: Resource, *, if_match: str | None) -> Resource:
+        """A versioned update of a resource that is (and stays) in the compartment."""
+        if not self.owns(resource):
+            raise FhirForbidden(f"{resource.get('resourceType')} outside the patient's compartment")
+        current = await self.read(resource["resourceType"], resource["id"], fresh=True)
+        if if_match is None:
+            if_match = version_of(current)
+        return await self._gateway.update(resource, if_match=if_match)

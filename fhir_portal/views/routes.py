@@ -1,0 +1,31 @@
+"""Every route of the portal, in one list."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from fhir_portal.app_paths import STATIC_DIR
+from fhir_portal.i18n import N_
+from fhir_portal.views import auth, health, home, language
+from fhir_portal.web.render import NAV
+
+# The main navigation: (path, label); labels are translated when shown.
+NAVIGATION: tuple[tuple[str, str], ...] = (
+    ("/", N_("Home")),
+)
+
+
+def setup(app: web.Application) -> None:
+    app[NAV] = NAVIGATION
+    app.router.add_routes(
+        [
+            web.get("/", home.home, name="home"),
+            web.get("/healthz", health.healthz, name="healthz"),
+            web.get("/login", auth.login_form, name="login"),
+            web.post("/login", auth.login, name="login-submit"),
+            web.post("/logout", auth.logout, name="logout"),
+            web.get("/logout", auth.logout_form, name="logout-form"),
+            web.post("/language", language.switch, name="language"),
+            web.static("/static", STATIC_DIR, name="static", append_version=True),
+        ]
+    )

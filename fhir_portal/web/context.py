@@ -1,0 +1,61 @@
+"""What a request carries once the middlewares ran, and the guards views use."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from fhir_portal import keys
+from fhir_portal.auth.roles import Principal, Role
+from fhir_portal.auth.store import Session
+from fhir_portal.fhir import PatientScope
+from fhir_portal.fhir.scope import DirectoryReader
+
+PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal", Principal)  # type: ignore[arg-type]
+SESSION: web.RequestKey[Session | None] = web.RequestKey("session", Session)  # type: ignore[arg-type]
+LOCALE: web.RequestKey[str] = web.RequestKey("locale", str)
+CSRF_TOKEN: web.RequestKey[str] = web.RequestKey("csrf_token", str)
+
+
+def principal(request: web.Request) -> Principal | None:
+    return request.get(PRINCIPAL)
+
+
+def session(request: web.Request) -> Session | None:
+    return request.get(SESSION)
+
+
+def locale(request: web.Request) -> str:
+    return request.get(LOCALE, request.app[keys.SETTINGS].default_locale)
+
+
+def signed_in(request: web.Request) -> Principal:
+    """The principal, or a redirect to sign in (coming back here afterwards)."""
+    who = principal(request)
+    if who is None:
+        raise web.HTTPSeeOther(f"/login?next={_quote_next(request)}")
+    return who
+
+
+def require_roles(request: web.Request, *roles: Role) -> Principal:
+    who = signed_in(request)
+    if not who.has(*roles):
+        raise web.HTTPForbidden()
+    return who
+
+
+def patient_scope(request: web.Request) -> PatientScope:
+    """The FHIR scope of the signed-in patient; staff without a patient context are refused."""
+    who = signed_in(request)
+    if not who.is_patient or who.patient_id is None:
+        raise web.HTTPForbidden()
+    return PatientScope(request.app[keys.GATEWAY], who.patient_id)
+
+
+def directory(request: web.Request) -> DirectoryReader:
+    return DirectoryReader(request.app[keys.GATEWAY])
+
+
+def _quote_next(request: web.Request) -> str:
+    from urllib.parse import quote
+
+    return quote(request.path_qs, safe="")

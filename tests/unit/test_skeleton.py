@@ -1,0 +1,100 @@
+"""The skeleton: headers, errors, health, sign-in form and language switch, with no servers."""
+
+from __future__ import annotations
+
+import re
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def test_login_page_has_strict_security_headers(client):
+    response = await client.get("/login")
+    assert response.status == 200
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    body = await response.text()
+    assert "<script>" not in body  # no inline script anywhere in the layout
+    assert '<a class="brand" href="/">Contoso Healthcare</a>' in body
+
+
+async def test_healthz_reports_fhir_down(client):
+    response = await client.get("/healthz")
+    assert response.status == 503
+    body = await response.json()
+    assert body["fhir"]["status"] == "down"
+    assert body["portal"]["status"] == "up"
+    assert body["status"] == "degraded"
+
+
+async def test_home_requires_sign_in(client):
+    response = await client.get("/", allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+async def test_post_without_csrf_token_is_refused(client):
+    response = await client.post("/login", data={"email": "a@example.org", "password": "x" * 10})
+    assert response.status == 403
+    assert "form expired" in await response.text()
+
+
+async def test_cross_site_origin_is_refused(client):
+    page = await client.get("/login")
+    token = CSRF.search(await page.text()).group(1)
+    response = await client.post(
+        "/login",
+        data={"csrf_token": token, "email": "a@example.org", "password": "x" * 10},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert response.status == 403
+
+
+async def test_unknown_account_gets_generic_refusal(client):
+    page = await client.get("/login")
+    token = CSRF.search(await page.text()).group(1)
+    response = await client.post(
+        "/login", data={"csrf_token": token, "email": "nobody@example.org", "password": "y" * 10}
+    )
+    assert response.status == 400
+    assert "The email or password is not right" in await response.text()
+
+
+async def test_language_switch_sets_danish(client):
+    page = await client.get("/login")
+    token = CSRF.search(await page.text()).group(1)
+    response = await client.post(
+        "/language", data={"csrf_token": token, "lang": "da", "next": "/login"},
+        allow_redirects=False,
+    )
+    assert response.status == 303 and response.headers["Location"] == "/login"
+    page = await client.get("/login")
+    body = await page.text()
+    assert '<html lang="da">' in body
+    assert "Log ind" in body
+
+
+async def test_unknown_page_is_friendly_404(client):
+    response = await client.get("/no/such/page")
+    assert response.status == 404
+    body = await response.text()
+    assert "Page not found" in body and "Traceback" not in body
+
+
+async def test_json_clients_get_json_errors(client):
+    response = await client.get("/no/such/page", headers={"Accept": "application/json"})
+    assert response.status == 404
+    assert (await response.json())["status"] == 404
+
+
+async def test_open_redirect_after_language_switch_is_refused(client):
+    page = await client.get("/login")
+    token = CSRF.search(await page.text()).group(1)
+    response = await client.post(
+        "/language",
+        data={"csrf_token": token, "lang": "en", "next": "//evil.example/x"},
+        allow_redirects=False,
+    )
+    assert response.headers["Location"] == "/"
