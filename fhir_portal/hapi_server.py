@@ -144,6 +144,9 @@ def build(cfg: HapiConfig) -> None:
         raise HapiError(
             "Maven (mvn) is not on PATH: install Maven 3.8+ and Java 17 to build the HAPI server"
         )
+    # unlink (not overwrite) the old jar: a JVM still running from it keeps its open copy
+    with contextlib.suppress(FileNotFoundError):
+        jar_path(cfg).unlink()
     try:
         proc = subprocess.run(  # noqa: S603 - fixed argument list, no shell
             [mvn, "-q", "-B", "-DskipTests", "package"],

@@ -93,9 +93,11 @@ def _points_at(reference: Any, target: str) -> bool:
 
 
 def is_knowledge_article(resource: Resource) -> bool:
+    if resource.get("resourceType") != "DocumentReference":
+        return False
     system, _, code = KNOWLEDGE_TYPE.partition("|")
     codings = (resource.get("type") or {}).get("coding", [])
-    return resource.get("resourceType") == "DocumentReference" and any(
+    return any(
         c.get("system") == system and c.get("code") == code for c in codings
     )
 

@@ -59,15 +59,24 @@ public class PortalHapiConfig {
 		s.setHibernateSearchIndexFullText(false);
 		s.setHibernateSearchIndexSearchParams(false);
 		s.setStoreResourceInHSearchIndex(false);
+		// ValueSet pre-expansion needs Hibernate Search; expand in memory instead (small value sets)
+		s.setPreExpandValueSets(false);
+		s.setEnableTaskPreExpandValueSets(false);
 		// identical searches reuse results for 60 s unless the request says Cache-Control: no-cache
 		s.setReuseCachedSearchResultsForMillis(60_000L);
 		return s;
 	}
 
 	@Bean
-	public SubscriptionSettings subscriptionSettings() {
+	public SubscriptionSettings subscriptionSettings(
+			@Value("${portal.hapi.subscription-poll-ms:1000}") long pollMillis) {
 		SubscriptionSettings s = new SubscriptionSettings();
 		s.addSupportedSubscriptionType(SubscriptionChannelType.RESTHOOK);
+		// a new Subscription goes requested -> active without waiting for the poll
+		s.setSubscriptionChangeQueuedImmediately(true);
+		// resource changes are persisted, then handed to matching by a job every N ms
+		// (HAPI default 5000): this bounds the rest-hook delivery delay
+		s.setSubscriptionIntervalInMs(pollMillis);
 		return s;
 	}
 
