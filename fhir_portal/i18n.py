@@ -36,21 +36,24 @@ class CatalogTranslations(NullTranslations):
         return singular if n == 1 else plural
 
 
+def catalog_files(language: str) -> list[Path]:
+    """``messages.po`` and any per-area ``*.po`` beside it, merged in name order."""
+    return sorted((LOCALE_DIR / language / "LC_MESSAGES").glob("*.po"))
+
+
 def _load(language: str) -> NullTranslations:
-    path = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
-    if not path.exists():
-        return NullTranslations()
-    with path.open("rb") as handle:
-        catalog = read_po(handle, locale=language)
     messages: dict[str, str] = {}
     plurals: dict[str, list[str]] = {}
-    for message in catalog:
-        if not message.id or message.fuzzy:
-            continue
-        if isinstance(message.id, tuple | list):
-            plurals[message.id[0]] = list(message.string)
-        elif message.string:
-            messages[str(message.id)] = str(message.string)
+    for path in catalog_files(language):
+        with path.open("rb") as handle:
+            catalog = read_po(handle, locale=language)
+        for message in catalog:
+            if not message.id or message.fuzzy:
+                continue
+            if isinstance(message.id, tuple | list):
+                plurals[message.id[0]] = list(message.string)
+            elif message.string:
+                messages[str(message.id)] = str(message.string)
     return CatalogTranslations(messages, plurals)
 
 

@@ -47,7 +47,15 @@ def load_fixtures_once(base_url: str, data_dir: Path) -> None:
     from fhir_portal.provision.loader import load_all
 
     settings = Settings(fhir_base_url=base_url, data_dir=data_dir, secret_key="fixtures")
-    asyncio.run(load_all(settings))
+    run_in_thread(load_all(settings))
+
+
+def run_in_thread(coro):  # type: ignore[no-untyped-def]
+    """asyncio.run in a fresh thread: safe even where a loop already runs (Playwright)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def csrf_of(html: str) -> str:

@@ -108,11 +108,15 @@ class FhirGateway:
         )
         return SearchPage.from_bundle(bundle)
 
+    async def fetch_url(self, url: str) -> Resource:
+        """GET a paging link the server handed out (it must be on this server)."""
+        result: Resource = await self.client._do_request("get", url)
+        return result
+
     async def next_page(self, page: SearchPage) -> SearchPage | None:
         if not page.next_url:
             return None
-        bundle = await self.client._do_request("get", page.next_url)
-        return SearchPage.from_bundle(bundle)
+        return SearchPage.from_bundle(await self.fetch_url(page.next_url))
 
     async def search_all(
         self,

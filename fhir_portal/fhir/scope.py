@@ -10,7 +10,7 @@ locations, schedules, slots, knowledge articles) is read through the explicit, r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,16 +132,27 @@ class DirectoryReader:
         return await self._gateway.search(resource_type, query, fresh=fresh)
 
 
+# Told of every access to patient data: ("read" | "search" | "create" | "update", resources).
+AccessRecorder = Callable[[str, list[Resource]], None]
+
+
 class PatientScope:
     """Reads and writes limited to one patient's compartment."""
 
-    def __init__(self, gateway: FhirGateway, patient_id: str) -> None:
+    def __init__(
+        self, gateway: FhirGateway, patient_id: str, *, on_access: AccessRecorder | None = None
+    ) -> None:
         if not patient_id:
             raise ValueError("a patient scope needs a patient id")
         self._gateway = gateway
         self.patient_id = patient_id
         self.patient_ref = f"Patient/{patient_id}"
         self.directory = DirectoryReader(gateway)
+        self._on_access = on_access
+
+    def _record(self, action: str, resources: list[Resource]) -> None:
+        if self._on_access is not None and resources:
+            self._on_access(action, resources)
 
     # -- membership -------------------------------------------------------------
     def owns(self, resource: Resource) -> bool:
@@ -166,7 +177,9 @@ class PatientScope:
 
     # -- reads --------------------------------------------------------------------
     async def patient(self, *, fresh: bool = False) -> Resource:
-        return await self._gateway.read("Patient", self.patient_id, fresh=fresh)
+        resource = await self._gateway.read("Patient", self.patient_id, fresh=fresh)
+        self._record("read", [resource])
+        return resource
 
     async def read(self, resource_type: str, resource_id: str, *, fresh: bool = False) -> Resource:
         if resource_type == "Patient" and resource_id != self.patient_id:
@@ -176,6 +189,7 @@ class PatientScope:
         resource = await self._gateway.read(resource_type, resource_id, fresh=fresh)
         if not self.owns(resource):
             raise FhirNotFound(f"{resource_type}: not found")
+        self._record("read", [resource])
         return resource
 
     async def search(
@@ -209,6 +223,7 @@ class PatientScope:
     def _filtered(self, page: SearchPage) -> SearchPage:
         page.resources = [r for r in page.resources if self.owns(r)]
         page.included = {k: r for k, r in page.included.items() if self._visible_include(r)}
+        self._record("search", page.resources)
         return page
 
     async def everything(self) -> Resource:
@@ -219,17 +234,20 @@ class PatientScope:
         entries = list(bundle.get("entry", []))
         page = SearchPage.from_bundle(bundle)
         while page.next_url:
-            following = await self._gateway.client._do_request("get", page.next_url)
+            following = await self._gateway.fetch_url(page.next_url)
             entries.extend(following.get("entry", []))
             page = SearchPage.from_bundle(following)
         kept = [e for e in entries if self._visible_include(e.get("resource", {}))]
+        self._record("read", [e["resource"] for e in kept if self.owns(e["resource"])])
         return {"resourceType": "Bundle", "type": "searchset", "total": len(kept), "entry": kept}
 
     # -- writes -------------------------------------------------------------------
     async def create(self, resource: Resource, *, if_none_exist: str | None = None) -> Resource:
         if not self.owns(resource):
             raise FhirForbidden(f"{resource.get('resourceType')} outside the patient's compartment")
-        return await self._gateway.create(resource, if_none_exist=if_none_exist)
+        created = await self._gateway.create(resource, if_none_exist=if_none_exist)
+        self._record("create", [created])
+        return created
 
     async def update(self, resource: Resource, *, if_match: str | None) -> Resource:
         """A versioned update of a resource that is (and stays) in the compartment."""
@@ -238,4 +256,6 @@ class PatientScope:
         current = await self.read(resource["resourceType"], resource["id"], fresh=True)
         if if_match is None:
             if_match = version_of(current)
-        return await self._gateway.update(resource, if_match=if_match)
+        updated = await self._gateway.update(resource, if_match=if_match)
+        self._record("update", [updated])
+        return updated

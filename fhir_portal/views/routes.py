@@ -9,14 +9,19 @@ from fhir_portal.i18n import N_
 from fhir_portal.views import auth, health, home, language
 from fhir_portal.web.render import NAV
 
-# The main navigation: (path, label); labels are translated when shown.
-NAVIGATION: tuple[tuple[str, str], ...] = (
-    ("/", N_("Home")),
+# The main navigation: (route name, path, label). An entry shows only once its route is
+# registered below; labels are translated when shown.
+NAVIGATION: tuple[tuple[str, str, str], ...] = (
+    ("home", "/", N_("Home")),
+    ("appointments", "/appointments", N_("Appointments")),
+    ("messages", "/messages", N_("Messages")),
+    ("records", "/records", N_("Medical records")),
+    ("activities", "/activities", N_("Activities")),
+    ("knowledge", "/knowledge", N_("Health articles")),
 )
 
 
 def setup(app: web.Application) -> None:
-    app[NAV] = NAVIGATION
     app.router.add_routes(
         [
             web.get("/", home.home, name="home"),
@@ -29,3 +34,5 @@ def setup(app: web.Application) -> None:
             web.static("/static", STATIC_DIR, name="static", append_version=True),
         ]
     )
+    names = set(app.router.named_resources())
+    app[NAV] = tuple((path, label) for name, path, label in NAVIGATION if name in names)

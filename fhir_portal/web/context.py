@@ -7,7 +7,7 @@ from aiohttp import web
 from fhir_portal import keys
 from fhir_portal.auth.roles import Principal, Role
 from fhir_portal.auth.store import Session
-from fhir_portal.fhir import PatientScope
+from fhir_portal.fhir import FhirGateway, PatientScope
 from fhir_portal.fhir.scope import DirectoryReader
 
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal", Principal)  # type: ignore[arg-type]
@@ -49,6 +49,15 @@ def patient_scope(request: web.Request) -> PatientScope:
     if not who.is_patient or who.patient_id is None:
         raise web.HTTPForbidden()
     return PatientScope(request.app[keys.GATEWAY], who.patient_id)
+
+
+def staff_gateway(request: web.Request, *roles: Role) -> FhirGateway:
+    """The unscoped gateway, for staff with one of ``roles`` (any staff role if none given)."""
+    who = signed_in(request)
+    allowed = roles or (Role.AGENT, Role.CLINICIAN, Role.ADMIN)
+    if not who.has(*allowed):
+        raise web.HTTPForbidden()
+    return request.app[keys.GATEWAY]
 
 
 def directory(request: web.Request) -> DirectoryReader:

@@ -8,6 +8,8 @@ import pytest
 from babel.messages.frontend import CommandLineInterface
 from babel.messages.pofile import read_po
 
+from fhir_portal.i18n import catalog_files
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -24,25 +26,24 @@ def _extracted(tmp_path: Path) -> set[str]:
 @pytest.mark.parametrize("language", ["en", "da"])
 def test_catalogue_is_complete(tmp_path: Path, language: str) -> None:
     wanted = _extracted(tmp_path)
-    path = ROOT / "fhir_portal" / "locale" / language / "LC_MESSAGES" / "messages.po"
-    with path.open("rb") as fh:
-        catalog = read_po(fh, locale=language)
-    translated = {
-        (m.id if isinstance(m.id, str) else m.id[0])
-        for m in catalog
-        if m.id and not m.fuzzy and (all(m.string) if isinstance(m.string, tuple) else m.string)
-    }
+    translated: set[str] = set()
+    for path in catalog_files(language):
+        with path.open("rb") as fh:
+            catalog = read_po(fh, locale=language)
+        translated |= {
+            (m.id if isinstance(m.id, str) else m.id[0])
+            for m in catalog
+            if m.id and not m.fuzzy and (all(m.string) if isinstance(m.string, tuple) else m.string)
+        }
     missing = sorted(wanted - translated)
     assert not missing, f"{language}: {len(missing)} untranslated, run scripts/update-catalogs: {missing[:10]}"
 
 
 def test_danish_catalogue_keeps_placeholders() -> None:
-    path = ROOT / "fhir_portal" / "locale" / "da" / "LC_MESSAGES" / "messages.po"
     import re
 
     placeholder = re.compile(r"%\((\w+)\)s")
-    with path.open("rb") as fh:
-        catalog = read_po(fh, locale="da")
+    catalog = [m for path in catalog_files("da") for m in read_po(path.open("rb"), locale="da")]
     for message in catalog:
         if not message.id or not message.string:
             continue
