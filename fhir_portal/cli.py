@@ -27,6 +27,17 @@ def _hapi_config(settings: Settings):  # type: ignore[no-untyped-def]
     )
 
 
+def build_hapi() -> None:
+    """Build the HAPI jar when it is missing or older than its sources (scripts/bootstrap)."""
+    from fhir_portal import hapi_server
+
+    try:
+        hapi_server.build(_hapi_config(Settings.from_env()))
+    except hapi_server.HapiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
 def cmd_hapi(settings: Settings, args: argparse.Namespace) -> int:
     from fhir_portal import hapi_server
 

@@ -11,7 +11,7 @@ from fhir_portal.auth.store import AccountStore
 from fhir_portal.provision.loader import load_all
 from fhir_portal.settings import Settings
 
-DEMO_PASSWORD = "Contoso-demo-2026"
+DEMO_PASSWORD = "Contoso-demo-2026"  # noqa: S105 - printed by the demo on purpose
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from fhir_portal import keys
+from fhir_portal.i18n import N_
 from fhir_portal.web.context import CSRF_TOKEN, SESSION
 
 ANON_COOKIE = "portal_csrf"
@@ -48,7 +49,7 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method not in SAFE_METHODS and not request.path.startswith(EXEMPT_PREFIXES):
         origin = request.headers.get("Origin")
         if origin and origin != "null" and not same_origin(origin, request, settings.public_url):
-            raise web.HTTPForbidden(reason="cross-site request refused")
+            raise web.HTTPForbidden(reason=N_("Requests from other sites are refused."))
         sent = request.headers.get(HEADER)
         if sent is None and request.content_type in (
             "application/x-www-form-urlencoded",
@@ -58,7 +59,7 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
             value = form.get(FIELD)
             sent = value if isinstance(value, str) else None
         if not sent or not hmac.compare_digest(sent, expected):
-            raise web.HTTPForbidden(reason="the form expired; reload the page and try again")
+            raise web.HTTPForbidden(reason=N_("The form has expired. Reload the page and try again."))
 
     response = await handler(request)
     if new_anon and not response.prepared:

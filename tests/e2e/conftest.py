@@ -17,7 +17,6 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from fhir_portal.app import create_app
 from fhir_portal.settings import ROOT, Settings
-from tests.support import ensure_test_fhir_server, load_fixtures_once, stop_test_fhir_server
 
 pytestmark = pytest.mark.e2e
 
@@ -41,15 +40,6 @@ class LivePortal:
     def run(self, coro):  # type: ignore[no-untyped-def]
         """Run a coroutine on the portal's own loop (e.g. to use its account store)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
-
-
-@pytest.fixture(scope="session")
-def fhir_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    base_url, started = ensure_test_fhir_server()
-    load_fixtures_once(base_url, tmp_path_factory.mktemp("fixtures"))
-    yield base_url
-    if started:
-        stop_test_fhir_server()
 
 
 @pytest.fixture(scope="session")

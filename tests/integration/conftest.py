@@ -15,23 +15,9 @@ from fhir_portal.auth.store import AccountStore
 from fhir_portal.fhir import FhirGateway
 from fhir_portal.fhir.connection import PooledFhirClient
 from fhir_portal.settings import Settings
-from tests.support import (
-    TEST_PASSWORD,
-    ensure_test_fhir_server,
-    load_fixtures_once,
-    stop_test_fhir_server,
-)
+from tests.support import TEST_PASSWORD
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session")
-def fhir_base_url(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    base_url, started = ensure_test_fhir_server()
-    load_fixtures_once(base_url, tmp_path_factory.mktemp("fixtures"))
-    yield base_url
-    if started:
-        stop_test_fhir_server()
 
 
 @pytest.fixture

@@ -36,7 +36,9 @@ def test_catalogue_is_complete(tmp_path: Path, language: str) -> None:
             if m.id and not m.fuzzy and (all(m.string) if isinstance(m.string, tuple) else m.string)
         }
     missing = sorted(wanted - translated)
-    assert not missing, f"{language}: {len(missing)} untranslated, run scripts/update-catalogs: {missing[:10]}"
+    assert not missing, (
+        f"{language}: {len(missing)} untranslated (run scripts/update-catalogs): {missing[:10]}"
+    )
 
 
 def test_danish_catalogue_keeps_placeholders() -> None:

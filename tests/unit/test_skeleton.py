@@ -38,7 +38,7 @@ async def test_home_requires_sign_in(client):
 async def test_post_without_csrf_token_is_refused(client):
     response = await client.post("/login", data={"email": "a@example.org", "password": "x" * 10})
     assert response.status == 403
-    assert "form expired" in await response.text()
+    assert "The form has expired" in await response.text()
 
 
 async def test_cross_site_origin_is_refused(client):
