@@ -1,0 +1,977 @@
+"""Secure messages between a patient and the care team, as FHIR ``Communication``.
+
+Thread model (the fixtures use it, EHRs may write it): every message is a Communication
+of the portal's ``message`` category with ``subject`` the Patient, one ``sender`` and
+``recipient``\\ s, ``sent``, ``topic.text`` the subject line and ``payload[0]`` the body.
+A reply has ``partOf`` the first message of the thread and ``inResponseTo`` the message
+it answers; a message with no ``partOf`` is its own thread root. A message is read once
+``received`` is set (only the addressee sets it). Every message the portal writes carries
+a business identifier (the form's message key) and is created conditionally on it, so a
+retried or double-clicked send never makes two messages.
+
+Patients go through ``PatientScope``; the staff side (``clinician_*``) works for one
+Practitioner through the unscoped gateway and only ever shows threads that Practitioner
+is part of.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import uuid
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from fhir_portal.fhir import FhirGateway, PatientScope
+from fhir_portal.fhir.errors import FhirConflict, FhirNotFound
+from fhir_portal.fhir.gateway import Resource, SearchPage, version_of
+from fhir_portal.fhir.model import human_name, parse_datetime, reference_id
+from fhir_portal.i18n import N_
+
+CATEGORY_SYSTEM = "http://fhir-portal.example.org/fhir/CodeSystem/communication-category"
+CATEGORY_CODE = "message"
+CATEGORY = f"{CATEGORY_SYSTEM}|{CATEGORY_CODE}"
+MESSAGE_ID_SYSTEM = "http://fhir-portal.example.org/fhir/message-id"
+PROFILE = "http://fhir-portal.example.org/fhir/StructureDefinition/portal-communication"
+
+MAX_SUBJECT = 150
+MAX_BODY = 5000
+MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+PAGE_SIZE = 20
+
+_KEY_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+
+
+# -- what views get ------------------------------------------------------------------
+@dataclass(frozen=True)
+class MessageItem:
+    """One line of a message list (inbox, sent, home page)."""
+
+    id: str
+    thread_id: str
+    subject: str
+    sender: str
+    sent: datetime | None
+    unread: bool
+    recipients: str = ""
+    has_attachment: bool = False
+    patient_id: str | None = None
+    patient_name: str = ""
+
+
+@dataclass(frozen=True)
+class AttachmentInfo:
+    content_type: str
+    filename: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message of a thread, as shown in the conversation."""
+
+    id: str
+    subject: str
+    body: str
+    sender: str
+    sender_ref: str
+    recipients: str
+    sent: datetime | None
+    received: datetime | None
+    unread: bool
+    outgoing: bool
+    attachment: AttachmentInfo | None
+
+
+@dataclass(frozen=True)
+class Thread:
+    id: str
+    subject: str
+    messages: list[Message]
+    can_reply: bool
+    reply_to: str
+    patient_id: str | None = None
+    patient_name: str = ""
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    items: list[MessageItem]
+    page: int
+    has_next: bool
+    total: int | None = None
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+@dataclass(frozen=True)
+class Recipient:
+    reference: str
+    name: str
+    role: str = ""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An uploaded file, already checked (see ``check_attachment``)."""
+
+    content_type: str
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Download:
+    content_type: str
+    filename: str
+    data: bytes
+
+
+class MessageError(Exception):
+    """A send the patient can correct: ``field`` names the form field, ``message`` is N_()."""
+
+    def __init__(self, field: str, message: str, **values: Any) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.values = values
+
+
+# -- reading FHIR -----------------------------------------------------------------------
+def _ref(reference: Any) -> str:
+    if not isinstance(reference, dict):
+        return ""
+    value = str(reference.get("reference") or "")
+    if not value or value.startswith("#"):
+        return ""
+    parts = value.rstrip("/").split("/")
+    return "/".join(parts[-2:]) if len(parts) >= 2 else ""
+
+
+def _recipient_refs(resource: Resource) -> list[str]:
+    return [r for r in (_ref(x) for x in resource.get("recipient", [])) if r]
+
+
+def _sender_ref(resource: Resource) -> str:
+    return _ref(resource.get("sender"))
+
+
+def _involves(resource: Resource, party: str) -> bool:
+    return _sender_ref(resource) == party or party in _recipient_refs(resource)
+
+
+def is_message(resource: Resource) -> bool:
+    return any(
+        c.get("system") == CATEGORY_SYSTEM and c.get("code") == CATEGORY_CODE
+        for concept in resource.get("category", [])
+        for c in concept.get("coding", [])
+    )
+
+
+def thread_root(resource: Resource) -> str:
+    for part in resource.get("partOf", []):
+        ident = reference_id(part, "Communication")
+        if ident:
+            return ident
+    return str(resource["id"])
+
+
+def _aware(value: str | None) -> datetime | None:
+    parsed = parse_datetime(value)
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _subject_line(resource: Resource) -> str:
+    topic = resource.get("topic") or {}
+    text = topic.get("text")
+    if not text:
+        for coding in topic.get("coding", []):
+            text = coding.get("display") or coding.get("code")
+            if text:
+                break
+    return str(text or "")
+
+
+def _body(resource: Resource) -> str:
+    parts = [
+        str(p["contentString"]) for p in resource.get("payload", []) if p.get("contentString")
+    ]
+    return "\n\n".join(parts)
+
+
+def _attachment_of(resource: Resource) -> tuple[int, Resource] | None:
+    for index, part in enumerate(resource.get("payload", [])):
+        attachment = part.get("contentAttachment")
+        if attachment and attachment.get("data"):
+            return index, attachment
+    return None
+
+
+def _attachment_info(resource: Resource) -> AttachmentInfo | None:
+    found = _attachment_of(resource)
+    if found is None:
+        return None
+    attachment = found[1]
+    size = attachment.get("size")
+    if not isinstance(size, int):
+        size = len(str(attachment.get("data", ""))) * 3 // 4
+    return AttachmentInfo(
+        content_type=str(attachment.get("contentType") or "application/octet-stream"),
+        filename=_safe_filename(str(attachment.get("title") or "attachment")),
+        size=size,
+    )
+
+
+class _Names:
+    """Display names of senders and recipients, read once per request when not inline."""
+
+    def __init__(self, reader: Any, own_ref: str | None = None, own_name: str = "") -> None:
+        self._reader = reader
+        self._cache: dict[str, str] = {}
+        if own_ref:
+            self._cache[own_ref] = own_name
+
+    def seed(self, resources: Iterable[Resource]) -> None:
+        for resource in resources:
+            for reference in [resource.get("sender"), *resource.get("recipient", [])]:
+                ref = _ref(reference)
+                if ref and ref not in self._cache and (reference or {}).get("display"):
+                    self._cache[ref] = str(reference["display"])
+
+    async def resolve(self, refs: Iterable[str]) -> None:
+        missing = sorted({r for r in refs if r and r not in self._cache})
+        results = await asyncio.gather(*(self._lookup(r) for r in missing))
+        self._cache.update(zip(missing, results, strict=True))
+
+    async def _lookup(self, ref: str) -> str:
+        kind, _, ident = ref.partition("/")
+        if kind not in ("Practitioner", "PractitionerRole", "Organization") or self._reader is None:
+            return ""
+        try:
+            resource = await self._reader.read(kind, ident)
+        except FhirNotFound:
+            return ""
+        if kind == "PractitionerRole":
+            return str((resource.get("practitioner") or {}).get("display") or "")
+        if kind == "Organization":
+            return str(resource.get("name") or "")
+        return human_name(resource.get("name"))
+
+    def name(self, ref: str) -> str:
+        return self._cache.get(ref, "")
+
+
+def _names_line(names: _Names, refs: list[str]) -> str:
+    return ", ".join(n for n in (names.name(r) for r in refs) if n)
+
+
+def _item(resource: Resource, names: _Names, reader_ref: str) -> MessageItem:
+    patient_ref = _ref(resource.get("subject"))
+    return MessageItem(
+        id=str(resource["id"]),
+        thread_id=thread_root(resource),
+        subject=_subject_line(resource),
+        sender=names.name(_sender_ref(resource)),
+        sent=_aware(resource.get("sent")),
+        unread=reader_ref in _recipient_refs(resource) and not resource.get("received"),
+        recipients=_names_line(names, _recipient_refs(resource)),
+        has_attachment=_attachment_of(resource) is not None,
+        patient_id=patient_ref.partition("/")[2] if patient_ref.startswith("Patient/") else None,
+        patient_name=names.name(patient_ref) or str((resource.get("subject") or {}).get("display") or ""),
+    )
+
+
+def _message(resource: Resource, names: _Names, reader_ref: str) -> Message:
+    recipients = _recipient_refs(resource)
+    return Message(
+        id=str(resource["id"]),
+        subject=_subject_line(resource),
+        body=_body(resource),
+        sender=names.name(_sender_ref(resource)),
+        sender_ref=_sender_ref(resource),
+        recipients=_names_line(names, recipients),
+        sent=_aware(resource.get("sent")),
+        received=_aware(resource.get("received")),
+        unread=reader_ref in recipients and not resource.get("received"),
+        outgoing=_sender_ref(resource) == reader_ref,
+        attachment=_attachment_info(resource),
+    )
+
+
+def _all_refs(resources: Iterable[Resource]) -> set[str]:
+    refs: set[str] = set()
+    for resource in resources:
+        refs.add(_sender_ref(resource))
+        refs.update(_recipient_refs(resource))
+    return refs
+
+
+def _sort_key(resource: Resource) -> tuple[datetime, str]:
+    return (_aware(resource.get("sent")) or datetime.min.replace(tzinfo=UTC), str(resource["id"]))
+
+
+# -- patient side: lists ------------------------------------------------------------------
+async def _patient_names(scope: PatientScope, resources: list[Resource]) -> _Names:
+    names = _Names(scope.directory)
+    names.seed(resources)
+    await names.resolve(_all_refs(resources))
+    return names
+
+
+async def unread_count(scope: PatientScope) -> int:
+    """Messages addressed to the patient that they have not opened (always fresh)."""
+    page = await scope.search(
+        "Communication",
+        {"category": CATEGORY, "received:missing": "true", "_summary": "count"},
+        via="recipient",
+        fresh=True,
+    )
+    return int(page.total or 0)
+
+
+async def _list(scope: PatientScope, via: str, page: int, per_page: int, fresh: bool) -> MessagePage:
+    page = max(1, page)
+    result = await scope.search(
+        "Communication",
+        {
+            "category": CATEGORY,
+            "_sort": "-sent",
+            "_count": str(per_page + 1),
+            "_offset": str((page - 1) * per_page),
+        },
+        via=via,
+        fresh=fresh,
+    )
+    resources = [r for r in result.resources if _involves(r, scope.patient_ref)]
+    has_next = len(resources) > per_page
+    resources = resources[:per_page]
+    names = await _patient_names(scope, resources)
+    items = [_item(r, names, scope.patient_ref) for r in resources]
+    return MessagePage(items=items, page=page, has_next=has_next)
+
+
+async def inbox(scope: PatientScope, *, page: int = 1, per_page: int = PAGE_SIZE) -> MessagePage:
+    """Messages addressed to the patient, newest first."""
+    return await _list(scope, "recipient", page, per_page, fresh=True)
+
+
+async def sent(scope: PatientScope, *, page: int = 1, per_page: int = PAGE_SIZE) -> MessagePage:
+    """Messages the patient sent, newest first."""
+    return await _list(scope, "sender", page, per_page, fresh=True)
+
+
+async def latest(scope: PatientScope, *, limit: int = 3) -> list[MessageItem]:
+    """The newest messages addressed to the patient (for the home page)."""
+    return (await _list(scope, "recipient", 1, limit, fresh=True)).items[:limit]
+
+
+# -- patient side: a thread ---------------------------------------------------------------
+async def _patient_thread_resources(scope: PatientScope, message_id: str) -> list[Resource]:
+    """Every message of the thread ``message_id`` belongs to that the patient is part of."""
+    first = await scope.read("Communication", message_id, fresh=True)
+    if not is_message(first) or not _involves(first, scope.patient_ref):
+        raise FhirNotFound("Communication: not found")
+    root_id = thread_root(first)
+    found: dict[str, Resource] = {first["id"]: first}
+    searches = [
+        scope.search(
+            "Communication",
+            {"part-of": f"Communication/{root_id}", "category": CATEGORY, "_count": "200"},
+            via=via,
+            fresh=True,
+            all_pages=True,
+        )
+        for via in ("recipient", "sender")
+    ]
+    pages: list[SearchPage] = list(await asyncio.gather(*searches))
+    for page in pages:
+        for resource in page.resources:
+            found[resource["id"]] = resource
+    if root_id not in found:
+        try:
+            root = await scope.read("Communication", root_id, fresh=True)
+        except FhirNotFound:
+            root = None
+        if root is not None:
+            found[root_id] = root
+    kept = [
+        r
+        for r in found.values()
+        if is_message(r)
+        and _involves(r, scope.patient_ref)
+        and (r["id"] == root_id or thread_root(r) == root_id)
+    ]
+    return sorted(kept, key=_sort_key)
+
+
+def _reply_target(resources: list[Resource], me: str) -> tuple[Resource | None, str]:
+    """The message a reply answers (the newest from someone else) and whom it goes to."""
+    for resource in reversed(resources):
+        sender = _sender_ref(resource)
+        if sender and sender != me and me in _recipient_refs(resource):
+            return resource, sender
+    for resource in reversed(resources):
+        if _sender_ref(resource) == me:
+            others = [r for r in _recipient_refs(resource) if r != me]
+            if others:
+                return resource, others[0]
+    return None, ""
+
+
+def _thread(resources: list[Resource], names: _Names, me: str) -> Thread:
+    root = resources[0]
+    root_id = thread_root(root)
+    answered, to = _reply_target(resources, me)
+    subject_ref = _ref(root.get("subject"))
+    return Thread(
+        id=root_id,
+        subject=_subject_line(root),
+        messages=[_message(r, names, me) for r in resources],
+        can_reply=answered is not None and to.split("/")[0] in ("Practitioner", "Patient"),
+        reply_to=names.name(to),
+        patient_id=subject_ref.partition("/")[2] if subject_ref.startswith("Patient/") else None,
+        patient_name=names.name(subject_ref)
+        or str((root.get("subject") or {}).get("display") or ""),
+    )
+
+
+async def thread(scope: PatientScope, message_id: str) -> Thread:
+    """The conversation ``message_id`` belongs to; not found unless the patient is in it."""
+    resources = await _patient_thread_resources(scope, message_id)
+    names = await _patient_names(scope, resources)
+    return _thread(resources, names, scope.patient_ref)
+
+
+async def _mark_read(
+    resources: list[Resource], reader_ref: str, update: Any, read_again: Any
+) -> int:
+    """Set ``received`` on unread messages addressed to ``reader_ref`` (versioned update)."""
+    marked = 0
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    for resource in resources:
+        if reader_ref not in _recipient_refs(resource) or resource.get("received"):
+            continue
+        current = resource
+        for _ in range(3):
+            changed = {**current, "received": now}
+            try:
+                await update(changed, if_match=version_of(current))
+                marked += 1
+                break
+            except FhirConflict:
+                current = await read_again(current["id"])
+                if current.get("received"):
+                    break
+    return marked
+
+
+async def mark_thread_read(scope: PatientScope, thread_id: str) -> int:
+    """Mark the patient's unread messages of a thread as read; how many were marked."""
+    resources = await _patient_thread_resources(scope, thread_id)
+
+    async def read_again(ident: str) -> Resource:
+        return await scope.read("Communication", ident, fresh=True)
+
+    return await _mark_read(resources, scope.patient_ref, scope.update, read_again)
+
+
+# -- recipients ---------------------------------------------------------------------------
+async def recipients(scope: PatientScope) -> list[Recipient]:
+    """Whom the patient may write to: their care teams' members and practitioners seen."""
+    teams, encounters = await asyncio.gather(
+        scope.search("CareTeam", {"_count": "100"}, all_pages=True),
+        scope.search("Encounter", {"_count": "200", "_elements": "participant"}, all_pages=True),
+    )
+    roles: dict[str, str] = {}
+    names = _Names(scope.directory)
+    role_refs: dict[str, str] = {}
+    for team in teams.resources:
+        if team.get("status") in ("inactive", "entered-in-error"):
+            continue
+        for participant in team.get("participant", []):
+            member = participant.get("member") or {}
+            ref = _ref(member)
+            if ref.startswith("PractitionerRole/"):
+                role_refs[ref] = codeable_role(participant)
+                continue
+            if not ref.startswith("Practitioner/"):
+                continue
+            roles.setdefault(ref, codeable_role(participant))
+            if member.get("display"):
+                names.seed([{"sender": member}])
+    for encounter in encounters.resources:
+        for participant in encounter.get("participant", []):
+            individual = participant.get("individual") or {}
+            ref = _ref(individual)
+            if ref.startswith("Practitioner/"):
+                roles.setdefault(ref, "")
+                if individual.get("display"):
+                    names.seed([{"sender": individual}])
+    for role_ref, role_text in role_refs.items():
+        try:
+            role = await scope.directory.read("PractitionerRole", role_ref.partition("/")[2])
+        except FhirNotFound:
+            continue
+        practitioner = role.get("practitioner") or {}
+        ref = _ref(practitioner)
+        if ref.startswith("Practitioner/"):
+            roles.setdefault(ref, role_text)
+            if practitioner.get("display"):
+                names.seed([{"sender": practitioner}])
+    await names.resolve(roles)
+    found = [Recipient(ref, names.name(ref) or ref, role) for ref, role in roles.items()]
+    return sorted((r for r in found if r.name), key=lambda r: r.name.casefold())
+
+
+def codeable_role(participant: Resource) -> str:
+    for concept in participant.get("role", []):
+        if concept.get("text"):
+            return str(concept["text"])
+        for coding in concept.get("coding", []):
+            if coding.get("display"):
+                return str(coding["display"])
+    return ""
+
+
+# -- sending ------------------------------------------------------------------------------
+def new_message_key() -> str:
+    """A random key for one compose form; the message is created at most once per key."""
+    return uuid.uuid4().hex
+
+
+_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def _lock_for(key: str) -> asyncio.Lock:
+    lock = _locks.get(key)
+    if lock is None:
+        lock = asyncio.Lock()
+        _locks[key] = lock
+    return lock
+
+
+_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
+    (b"%PDF-", "application/pdf", ".pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
+    (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
+)
+
+
+def _safe_filename(name: str) -> str:
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(c for c in name if c.isalnum() or c in " ._-()").strip(" .")
+    return cleaned[:100] or "attachment"
+
+
+def check_attachment(filename: str, data: bytes) -> Attachment | None:
+    """An upload as an Attachment, typed by its first bytes (not its name); None if empty."""
+    if not data:
+        return None
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        raise MessageError("attachment", N_("The file is larger than 5 MB."))
+    for magic, content_type, extension in _SIGNATURES:
+        if data.startswith(magic):
+            name = _safe_filename(filename)
+            if not name.lower().endswith((extension, ".jpeg") if extension == ".jpg" else extension):
+                name = f"{name.rsplit('.', 1)[0] if '.' in name else name}{extension}"
+            return Attachment(content_type=content_type, filename=name, data=data)
+    raise MessageError("attachment", N_("Attach a PDF, PNG or JPEG file."))
+
+
+def _check_text(subject: str, body: str) -> tuple[str, str]:
+    subject = " ".join(subject.split())
+    body = body.replace("\r\n", "\n").strip()
+    if not subject:
+        raise MessageError("subject", N_("Write a subject."))
+    if len(subject) > MAX_SUBJECT:
+        raise MessageError("subject", N_("The subject can be at most %(max)s characters."), max=MAX_SUBJECT)
+    if not body:
+        raise MessageError("body", N_("Write your message."))
+    if len(body) > MAX_BODY:
+        raise MessageError("body", N_("The message can be at most %(max)s characters."), max=MAX_BODY)
+    return subject, body
+
+
+def _check_key(key: str) -> str:
+    key = key.strip().lower()
+    if not _KEY_PATTERN.match(key):
+        raise MessageError("key", N_("The form has expired. Please write your message again."))
+    return key
+
+
+def _communication(
+    *,
+    key: str,
+    patient: Resource,
+    sender: Resource,
+    recipients: list[Resource],
+    subject: str,
+    body: str,
+    attachment: Attachment | None,
+    root_id: str | None = None,
+    answers_id: str | None = None,
+) -> Resource:
+    payload: list[Resource] = [{"contentString": body}]
+    if attachment is not None:
+        payload.append(
+            {
+                "contentAttachment": {
+                    "contentType": attachment.content_type,
+                    "title": attachment.filename,
+                    "size": len(attachment.data),
+                    "data": base64.b64encode(attachment.data).decode("ascii"),
+                }
+            }
+        )
+    resource: Resource = {
+        "resourceType": "Communication",
+        "meta": {"profile": [PROFILE]},
+        "identifier": [{"system": MESSAGE_ID_SYSTEM, "value": key}],
+        "status": "completed",
+        "category": [
+            {"coding": [{"system": CATEGORY_SYSTEM, "code": CATEGORY_CODE, "display": "Message"}]}
+        ],
+        "priority": "routine",
+        "subject": patient,
+        "topic": {"text": subject},
+        "sent": datetime.now(UTC).isoformat(timespec="seconds"),
+        "recipient": recipients,
+        "sender": sender,
+        "payload": payload,
+    }
+    if root_id:
+        resource["partOf"] = [{"reference": f"Communication/{root_id}"}]
+    if answers_id:
+        resource["inResponseTo"] = [{"reference": f"Communication/{answers_id}"}]
+    return resource
+
+
+def _reference(ref: str, display: str) -> Resource:
+    return {"reference": ref, "display": display} if display else {"reference": ref}
+
+
+async def _create_once(create: Any, resource: Resource, key: str) -> str:
+    async with _lock_for(key):
+        created = await create(
+            resource, if_none_exist=f"identifier={MESSAGE_ID_SYSTEM}|{key}"
+        )
+    return str(created["id"])
+
+
+async def _patient_ref(scope: PatientScope) -> Resource:
+    patient = await scope.patient()
+    return _reference(scope.patient_ref, human_name(patient.get("name")))
+
+
+async def send(
+    scope: PatientScope,
+    *,
+    to: str,
+    subject: str,
+    body: str,
+    key: str,
+    attachment: Attachment | None = None,
+) -> str:
+    """Send a new message to one of ``recipients(scope)``; the id of the new thread."""
+    key = _check_key(key)
+    subject, body = _check_text(subject, body)
+    allowed = {r.reference: r for r in await recipients(scope)}
+    if to not in allowed:
+        raise MessageError("to", N_("Choose whom to write to."))
+    me = await _patient_ref(scope)
+    resource = _communication(
+        key=key,
+        patient=me,
+        sender=me,
+        recipients=[_reference(to, allowed[to].name)],
+        subject=subject,
+        body=body,
+        attachment=attachment,
+    )
+    return await _create_once(scope.create, resource, key)
+
+
+def _reply_subject(subject: str) -> str:
+    subject = subject or ""
+    if subject.lower().startswith(("re:", "sv:")):
+        return subject[:MAX_SUBJECT]
+    return f"Re: {subject}"[:MAX_SUBJECT] if subject else "Re:"
+
+
+async def reply(
+    scope: PatientScope,
+    thread_id: str,
+    *,
+    body: str,
+    key: str,
+    attachment: Attachment | None = None,
+) -> str:
+    """Answer the newest message from the care team in a thread; the thread id."""
+    key = _check_key(key)
+    resources = await _patient_thread_resources(scope, thread_id)
+    names = await _patient_names(scope, resources)
+    answered, to = _reply_target(resources, scope.patient_ref)
+    if answered is None or not to.startswith("Practitioner/"):
+        raise MessageError("body", N_("This conversation cannot be answered."))
+    root = resources[0]
+    _, body = _check_text(_reply_subject(_subject_line(root)), body)
+    me = await _patient_ref(scope)
+    resource = _communication(
+        key=key,
+        patient=me,
+        sender=me,
+        recipients=[_reference(to, names.name(to))],
+        subject=_reply_subject(_subject_line(root)),
+        body=body,
+        attachment=attachment,
+        root_id=thread_root(root),
+        answers_id=str(answered["id"]),
+    )
+    await _create_once(scope.create, resource, key)
+    return thread_root(root)
+
+
+def _download(resource: Resource) -> Download:
+    found = _attachment_of(resource)
+    if found is None:
+        raise FhirNotFound("Attachment: not found")
+    attachment = found[1]
+    try:
+        data = base64.b64decode(str(attachment["data"]), validate=True)
+    except (ValueError, TypeError) as error:
+        raise FhirNotFound("Attachment: unreadable") from error
+    content_type = str(attachment.get("contentType") or "")
+    for magic, kind, _ in _SIGNATURES:
+        if data.startswith(magic):
+            content_type = kind
+            break
+    else:
+        content_type = "application/octet-stream"
+    return Download(
+        content_type=content_type,
+        filename=_safe_filename(str(attachment.get("title") or "attachment")),
+        data=data,
+    )
+
+
+async def attachment(scope: PatientScope, message_id: str) -> Download:
+    """The file attached to a message the patient sent or received."""
+    resource = await scope.read("Communication", message_id)
+    if not is_message(resource) or not _involves(resource, scope.patient_ref):
+        raise FhirNotFound("Communication: not found")
+    return _download(resource)
+
+
+# -- staff side (one clinician, through the unscoped gateway) -----------------------------
+@dataclass(frozen=True)
+class ClinicianThreadItem:
+    """A thread in the clinician's list: its newest message and whether it needs reading."""
+
+    thread_id: str
+    subject: str
+    patient_name: str
+    last_sender: str
+    last_sent: datetime | None
+    unread: int
+    messages: int = 1
+
+
+@dataclass
+class _ThreadAcc:
+    resources: list[Resource] = field(default_factory=list)
+
+
+def _clinician_ref(practitioner_id: str) -> str:
+    if not practitioner_id:
+        raise FhirNotFound("Practitioner: not found")
+    return f"Practitioner/{practitioner_id}"
+
+
+async def clinician_threads(
+    gateway: FhirGateway, practitioner_id: str, *, limit: int = 200
+) -> list[ClinicianThreadItem]:
+    """Threads the practitioner sent or received messages in, newest activity first."""
+    me = _clinician_ref(practitioner_id)
+    base = {"category": CATEGORY, "_sort": "-sent", "_count": str(limit)}
+    received, sent_ = await asyncio.gather(
+        gateway.search("Communication", {**base, "recipient": me}, fresh=True),
+        gateway.search("Communication", {**base, "sender": me}, fresh=True),
+    )
+    threads: dict[str, _ThreadAcc] = {}
+    for resource in [*received.resources, *sent_.resources]:
+        if not _involves(resource, me):
+            continue
+        acc = threads.setdefault(thread_root(resource), _ThreadAcc())
+        if all(r["id"] != resource["id"] for r in acc.resources):
+            acc.resources.append(resource)
+    everything = [r for acc in threads.values() for r in acc.resources]
+    names = _StaffNames(gateway_reader(gateway))
+    names.seed(everything)
+    await names.resolve(_all_refs(everything) | {_ref(r.get("subject")) for r in everything})
+    items: list[ClinicianThreadItem] = []
+    for thread_id, acc in threads.items():
+        ordered = sorted(acc.resources, key=_sort_key)
+        last = ordered[-1]
+        subject_ref = _ref(last.get("subject"))
+        items.append(
+            ClinicianThreadItem(
+                thread_id=thread_id,
+                subject=_subject_line(ordered[0]),
+                patient_name=names.name(subject_ref)
+                or str((last.get("subject") or {}).get("display") or ""),
+                last_sender=names.name(_sender_ref(last)),
+                last_sent=_aware(last.get("sent")),
+                unread=sum(
+                    1 for r in ordered if me in _recipient_refs(r) and not r.get("received")
+                ),
+                messages=len(ordered),
+            )
+        )
+    floor = datetime.min.replace(tzinfo=UTC)
+    items.sort(key=lambda i: i.last_sent or floor, reverse=True)
+    return items
+
+
+class _GatewayReader:
+    """Reads names of directory resources and patients for the staff side."""
+
+    def __init__(self, gateway: FhirGateway) -> None:
+        self._gateway = gateway
+
+    async def read(self, kind: str, ident: str) -> Resource:
+        return await self._gateway.read(kind, ident)
+
+
+def gateway_reader(gateway: FhirGateway) -> _GatewayReader:
+    return _GatewayReader(gateway)
+
+
+class _StaffNames(_Names):
+    async def _lookup(self, ref: str) -> str:
+        kind, _, ident = ref.partition("/")
+        if kind == "Patient":
+            try:
+                return human_name((await self._reader.read(kind, ident)).get("name"))
+            except FhirNotFound:
+                return ""
+        return await super()._lookup(ref)
+
+
+async def _clinician_thread_resources(
+    gateway: FhirGateway, practitioner_id: str, message_id: str
+) -> list[Resource]:
+    me = _clinician_ref(practitioner_id)
+    first = await gateway.read("Communication", message_id, fresh=True)
+    if not is_message(first):
+        raise FhirNotFound("Communication: not found")
+    root_id = thread_root(first)
+    page = await gateway.search_all(
+        "Communication",
+        {"part-of": f"Communication/{root_id}", "category": CATEGORY, "_count": "200"},
+        fresh=True,
+    )
+    found: dict[str, Resource] = {first["id"]: first}
+    for resource in page.resources:
+        found[resource["id"]] = resource
+    if root_id not in found:
+        try:
+            found[root_id] = await gateway.read("Communication", root_id, fresh=True)
+        except FhirNotFound:
+            pass
+    resources = [
+        r
+        for r in found.values()
+        if is_message(r) and (r["id"] == root_id or thread_root(r) == root_id)
+    ]
+    if not any(_involves(r, me) for r in resources):
+        raise FhirNotFound("Communication: not found")
+    return sorted(resources, key=_sort_key)
+
+
+async def clinician_thread(gateway: FhirGateway, practitioner_id: str, message_id: str) -> Thread:
+    """A thread the practitioner is part of (else not found), the whole conversation."""
+    me = _clinician_ref(practitioner_id)
+    resources = await _clinician_thread_resources(gateway, practitioner_id, message_id)
+    names = _StaffNames(gateway_reader(gateway))
+    names.seed(resources)
+    await names.resolve(_all_refs(resources) | {_ref(r.get("subject")) for r in resources})
+    result = _thread(resources, names, me)
+    patient = result.patient_id
+    can_reply = patient is not None and any(_involves(r, f"Patient/{patient}") for r in resources)
+    return Thread(
+        id=result.id,
+        subject=result.subject,
+        messages=result.messages,
+        can_reply=can_reply,
+        reply_to=result.patient_name,
+        patient_id=patient,
+        patient_name=result.patient_name,
+    )
+
+
+async def clinician_mark_read(gateway: FhirGateway, practitioner_id: str, thread_id: str) -> int:
+    me = _clinician_ref(practitioner_id)
+    resources = await _clinician_thread_resources(gateway, practitioner_id, thread_id)
+
+    async def read_again(ident: str) -> Resource:
+        return await gateway.read("Communication", ident, fresh=True)
+
+    return await _mark_read(resources, me, gateway.update, read_again)
+
+
+async def clinician_reply(
+    gateway: FhirGateway,
+    practitioner_id: str,
+    thread_id: str,
+    *,
+    body: str,
+    key: str,
+    attachment: Attachment | None = None,
+) -> str:
+    """The practitioner answers the patient in a thread they are part of; the thread id."""
+    me = _clinician_ref(practitioner_id)
+    key = _check_key(key)
+    resources = await _clinician_thread_resources(gateway, practitioner_id, thread_id)
+    root = resources[0]
+    patient_ref = _ref(root.get("subject"))
+    if not patient_ref.startswith("Patient/"):
+        raise MessageError("body", N_("This conversation cannot be answered."))
+    from_patient = [r for r in resources if _sender_ref(r) == patient_ref]
+    answered = from_patient[-1] if from_patient else resources[-1]
+    names = _StaffNames(gateway_reader(gateway))
+    names.seed(resources)
+    await names.resolve({me, patient_ref})
+    subject = _reply_subject(_subject_line(root))
+    _, body = _check_text(subject, body)
+    resource = _communication(
+        key=key,
+        patient=_reference(patient_ref, names.name(patient_ref)),
+        sender=_reference(me, names.name(me)),
+        recipients=[_reference(patient_ref, names.name(patient_ref))],
+        subject=subject,
+        body=body,
+        attachment=attachment,
+        root_id=thread_root(root),
+        answers_id=str(answered["id"]),
+    )
+    await _create_once(gateway.create, resource, key)
+    return thread_root(root)
+
+
+async def clinician_attachment(
+    gateway: FhirGateway, practitioner_id: str, message_id: str
+) -> Download:
+    """An attachment of a message in a thread the practitioner is part of."""
+    resource = await gateway.read("Communication", message_id)
+    resources = await _clinician_thread_resources(gateway, practitioner_id, message_id)
+    if all(r["id"] != resource["id"] for r in resources):
+        raise FhirNotFound("Communication: not found")
+    return _download(resource)
