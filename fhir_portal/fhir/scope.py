@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from fhir_portal.fhir.errors import FhirForbidden, FhirNotFound
+from fhir_portal.fhir.errors import FhirConflict, FhirError, FhirForbidden, FhirNotFound
 from fhir_portal.fhir.gateway import FhirGateway, Params, Resource, SearchPage, version_of
 
 
@@ -259,3 +259,107 @@ class PatientScope:
         updated = await self._gateway.update(resource, if_match=if_match)
         self._record("update", [updated])
         return updated
+
+    # -- scheduling -------------------------------------------------------------------
+    # Booking and cancelling are the only writes a patient makes to directory data: they
+    # flip Slot.status (and nothing else), always together with the patient's own
+    # Appointment in ONE transaction, and the Slot write carries If-Match on the version
+    # read, so of many patients racing for one slot exactly one wins (HAPI 8.8 enforces
+    # ``request.ifMatch`` inside transaction entries: tested, 409 for the losers).
+
+    async def book(
+        self, slot_id: str, appointment: Resource, *, if_none_exist: str | None = None
+    ) -> str:
+        """Mark a free Slot busy and create the patient's Appointment on it, atomically.
+
+        Returns the new (or, for a retried create matching ``if_none_exist``, the existing)
+        Appointment id. Raises ``FhirConflict`` when the slot is not free or was taken by
+        a concurrent booking, ``FhirForbidden`` for an appointment of someone else or not
+        on this slot.
+        """
+        if appointment.get("resourceType") != "Appointment" or not self.owns(appointment):
+            raise FhirForbidden("Appointment outside the patient's compartment")
+        slot_refs = [s.get("reference", "") for s in appointment.get("slot", [])]
+        if slot_refs != [f"Slot/{slot_id}"]:
+            raise FhirForbidden("the Appointment must be on exactly the slot booked")
+        slot = await self._gateway.read("Slot", slot_id, fresh=True)
+        version = version_of(slot)
+        if slot.get("status") != "free" or version is None:
+            raise FhirConflict("Slot is not free")
+        busy = {**slot, "status": "busy"}
+        busy.pop("meta", None)
+        post: Resource = {"method": "POST", "url": "Appointment"}
+        if if_none_exist:
+            post["ifNoneExist"] = if_none_exist
+        result = await self._gateway.transaction(
+            [
+                {
+                    "resource": busy,
+                    "request": {"method": "PUT", "url": f"Slot/{slot_id}",
+                                "ifMatch": f'W/"{version}"'},
+                },
+                {"fullUrl": "urn:uuid:" + _uuid4(), "resource": appointment, "request": post},
+            ]
+        )
+        appointment_id = _created_id(result, 1, "Appointment")
+        self._record("create", [{**appointment, "id": appointment_id}])
+        return appointment_id
+
+    async def cancel(self, appointment_id: str) -> Resource:
+        """Cancel the patient's Appointment and free its Slot(s), atomically and versioned.
+
+        Returns the Appointment as it was before. Raises ``FhirNotFound`` for an
+        appointment that is not the patient's, ``FhirConflict`` when it (or its slot)
+        changed meanwhile.
+        """
+        appointment = await self.read("Appointment", appointment_id, fresh=True)
+        version = version_of(appointment)
+        cancelled = {**appointment, "status": "cancelled"}
+        cancelled.pop("meta", None)
+        for participant in cancelled.get("participant", []):
+            if _points_at(participant.get("actor"), self.patient_ref):
+                participant["status"] = "declined"
+        entries: list[Resource] = [
+            {
+                "resource": cancelled,
+                "request": {"method": "PUT", "url": f"Appointment/{appointment_id}",
+                            **({"ifMatch": f'W/"{version}"'} if version else {})},
+            }
+        ]
+        for ref in appointment.get("slot", []):
+            slot_id = str(ref.get("reference", "")).rpartition("Slot/")[2]
+            if not slot_id:
+                continue
+            slot = await self._gateway.read("Slot", slot_id, fresh=True)
+            if slot.get("status") != "busy":
+                continue
+            freed = {**slot, "status": "free"}
+            freed.pop("meta", None)
+            entries.append(
+                {
+                    "resource": freed,
+                    "request": {"method": "PUT", "url": f"Slot/{slot_id}",
+                                "ifMatch": f'W/"{version_of(slot)}"'},
+                }
+            )
+        await self._gateway.transaction(entries)
+        self._record("update", [cancelled])
+        return appointment
+
+
+def _uuid4() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def _created_id(bundle: Resource, index: int, resource_type: str) -> str:
+    """The id in the ``index``-th entry's response location of a transaction response."""
+    entries = bundle.get("entry", []) if bundle else []
+    location = ""
+    if index < len(entries):
+        location = str((entries[index].get("response") or {}).get("location") or "")
+    parts = location.split("/")
+    if resource_type in parts:
+        return parts[parts.index(resource_type) + 1]
+    raise FhirError(f"the transaction response did not name the {resource_type}")
