@@ -141,9 +141,7 @@ def build(cfg: HapiConfig) -> None:
         return
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise HapiError(
-            "Maven (mvn) is not on PATH: install Maven 3.8+ and Java 17 to build the HAPI server"
-        )
+        raise HapiError("Maven (mvn) is not on PATH: install Maven 3.8+ and Java 17 to build the HAPI server")
     # unlink (not overwrite) the old jar: a JVM still running from it keeps its open copy
     with contextlib.suppress(FileNotFoundError):
         jar_path(cfg).unlink()
@@ -302,9 +300,7 @@ def _wait_until_up(cfg: HapiConfig, pid: int, started: float) -> float:
             _children.pop(pid, None)
             _remove_pid_file(cfg)
             tail = _log_tail(cfg) or "no output"
-            raise HapiError(
-                f"HAPI server exited (code {exited}) while starting; {_log_file(cfg)}: {tail}"
-            )
+            raise HapiError(f"HAPI server exited (code {exited}) while starting; {_log_file(cfg)}: {tail}")
         if _answers(cfg, timeout=min(5.0, max(0.5, deadline - time.monotonic()))):
             return time.monotonic() - started
         if time.monotonic() >= deadline:

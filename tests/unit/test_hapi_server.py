@@ -118,9 +118,7 @@ def test_paths(cfg: HapiConfig, project: Path) -> None:
     assert hapi_server.base_url(cfg) == f"http://127.0.0.1:{cfg.port}/fhir"
 
 
-def test_relative_paths_resolve_against_cwd(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_relative_paths_resolve_against_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     c = HapiConfig(project_dir=Path("hapi"), data_dir=Path("var/hapi"))
     assert hapi_server.jar_path(c) == tmp_path.resolve() / "hapi" / "target" / "portal-hapi.jar"
@@ -188,9 +186,7 @@ def test_start_refuses_busy_port(cfg: HapiConfig) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", cfg.port))
         s.listen()
-        with pytest.raises(
-            HapiError, match=f"port {cfg.port} is already in use by another program"
-        ):
+        with pytest.raises(HapiError, match=f"port {cfg.port} is already in use by another program"):
             hapi_server.start(cfg)
 
 

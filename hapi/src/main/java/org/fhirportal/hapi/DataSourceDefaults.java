@@ -44,8 +44,10 @@ public class DataSourceDefaults implements ApplicationListener<ApplicationEnviro
 			} catch (IOException e) {
 				throw new UncheckedIOException("cannot create data dir " + dataDir, e);
 			}
-			// DB_CLOSE_ON_EXIT=FALSE: the pool closes the database on shutdown, not H2's own hook
-			url = "jdbc:h2:file:" + dataDir.resolve("h2") + ";DB_CLOSE_ON_EXIT=FALSE";
+			// DB_CLOSE_ON_EXIT=FALSE: the pool closes the database on shutdown, not H2's own hook.
+			// TRACE_LEVEL_FILE=0: no h2.trace.db (Hibernate's start-up probing of temporary
+			// tables fails harmlessly on every start and would grow it).
+			url = "jdbc:h2:file:" + dataDir.resolve("h2") + ";DB_CLOSE_ON_EXIT=FALSE;TRACE_LEVEL_FILE=0";
 			defaults.put(URL, url);
 		}
 		boolean h2 = url.startsWith("jdbc:h2:");
