@@ -18,7 +18,7 @@ from fhir_portal.fhir.connection import PooledFhirClient
 from fhir_portal.i18n import Translations
 from fhir_portal.settings import Settings
 from fhir_portal.views import routes
-from fhir_portal.web import csrf, errors, headers, locale, session
+from fhir_portal.web import csrf, errors, headers, locale, render, session
 
 MAX_UPLOAD_BYTES = 12 * 1024 * 1024
 
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
             session.sessions,
             locale.locales,
             csrf.csrf,
+            render.nav_badges,
         ],
         client_max_size=MAX_UPLOAD_BYTES,
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp_jinja2
@@ -52,6 +55,7 @@ def portal_context(request: web.Request) -> dict[str, Any]:
         "ngettext": ngettext_,
         "_": gettext_,
         "nav_items": request.app.get(NAV, ()),
+        "nav_badges": request.get(NAV_BADGES) or {},
         "current_path": request.path,
     }
 
@@ -65,3 +69,55 @@ def render(
     return aiohttp_jinja2.render_template(
         template, request, {**portal_context(request), **(context or {})}, status=status
     )
+
+
+# -- nav badges: optional per-request counts next to main navigation entries ------------
+# An area registers a provider for its navigation path (``add_nav_badge``); the
+# ``nav_badges`` middleware asks every provider on each signed-in GET, so a badge (e.g.
+# "Messages (2)") is current on every page. A provider that fails only hides its badge.
+@dataclass(frozen=True)
+class NavBadge:
+    count: int
+    label: str  # accessible text read instead of the bare number, e.g. "2 unread messages"
+
+
+BadgeProvider = Callable[[web.Request], Awaitable[NavBadge | None]]
+NAV_BADGE_PROVIDERS: web.AppKey[dict[str, BadgeProvider]] = web.AppKey("nav_badge_providers", dict)
+NAV_BADGES: web.RequestKey[dict[str, NavBadge]] = web.RequestKey("nav_badges", dict)
+_NO_BADGES = ("/static/", "/hooks/", "/healthz")
+log = logging.getLogger(__name__)
+
+
+def add_nav_badge(app: web.Application, path: str, provider: BadgeProvider) -> None:
+    """Show ``provider``'s badge next to the navigation entry for ``path``."""
+    providers = app.get(NAV_BADGE_PROVIDERS)
+    if providers is None:
+        providers = app[NAV_BADGE_PROVIDERS] = {}
+    providers[path] = provider
+
+
+async def refresh_nav_badges(request: web.Request) -> None:
+    """(Re)compute the badges; a view calls it again after a change that moves a count."""
+    badges: dict[str, NavBadge] = {}
+    for path, provider in (request.app.get(NAV_BADGE_PROVIDERS) or {}).items():
+        try:
+            badge = await provider(request)
+        except Exception:  # a badge is never worth a failed page
+            log.warning("nav badge for %s failed", path, exc_info=True)
+            continue
+        if badge is not None and badge.count > 0:
+            badges[path] = badge
+    request[NAV_BADGES] = badges
+
+
+@web.middleware
+async def nav_badges(request: web.Request, handler: Any) -> web.StreamResponse:
+    if (
+        request.method == "GET"
+        and request.get(PRINCIPAL) is not None
+        and request.app.get(NAV_BADGE_PROVIDERS)
+        and not request.path.startswith(_NO_BADGES)
+    ):
+        await refresh_nav_badges(request)
+    response: web.StreamResponse = await handler(request)
+    return response
