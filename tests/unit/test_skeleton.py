@@ -98,3 +98,28 @@ async def test_open_redirect_after_language_switch_is_refused(client):
         allow_redirects=False,
     )
     assert response.headers["Location"] == "/"
+
+
+async def test_fhir_server_down_gives_the_friendly_503_page(client):
+    from fhir_portal import keys
+    from fhir_portal.auth.passwords import hash_password
+    from fhir_portal.auth.roles import Role
+
+    store = client.app[keys.ACCOUNTS]
+    await store.create_account(
+        "down@example.org", password_hash=await hash_password("a fine password"),
+        roles={Role.PATIENT}, patient_id="pat-anna", email_verified=True, profile_complete=True,
+    )
+    page = await client.get("/login")
+    token = CSRF.search(await page.text()).group(1)
+    signed = await client.post(
+        "/login", data={"csrf_token": token, "email": "down@example.org",
+                        "password": "a fine password"}, allow_redirects=False,
+    )
+    assert signed.status == 303
+    response = await client.get("/")
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "30"
+    body = await response.text()
+    assert "temporarily unavailable" in body and "Nothing you entered has been saved or lost" in body
+    assert "Traceback" not in body
