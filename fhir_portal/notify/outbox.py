@@ -65,6 +65,8 @@ class Outbox:
                     smtp_up = await self.smtp_reachable()
                 if not smtp_up:
                     continue
+            elif not self.settings.sms_webhook_url:
+                continue  # SMS not configured here: leave it for a worker that can send
             claimed = await notifications.claim(self.gateway, item, base=self.base, cap=self.cap)
             if claimed is None:
                 continue

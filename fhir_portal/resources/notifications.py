@@ -199,7 +199,7 @@ def _with_delivery(n: Notification, *, attempts: int, next_attempt: datetime,
     others = [e for e in resource.get("extension", []) if e.get("url") != DELIVERY_EXTENSION]
     resource["extension"] = [
         *others,
-        _delivery(n.to, attempts, next_attempt.isoformat(timespec="seconds"), error),
+        _delivery(n.to, attempts, next_attempt.isoformat(timespec="milliseconds"), error),
     ]
     return resource
 
