@@ -16,6 +16,7 @@ from fhir_portal.auth.store import AccountStore
 from fhir_portal.fhir import FhirGateway
 from fhir_portal.fhir.connection import PooledFhirClient
 from fhir_portal.i18n import Translations
+from fhir_portal.notify import inbox_watch
 from fhir_portal.notify import outbox
 from fhir_portal.settings import Settings
 from fhir_portal.views import demo_mailbox, routes
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     env.install_null_translations(newstyle=True)  # real ones come from the context per request
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(_accounts)
+    app.cleanup_ctx.append(inbox_watch.inbox_watch)
     app.cleanup_ctx.append(demo_mailbox.smtp_sink)  # only listens in demo mode
     app.cleanup_ctx.append(outbox.outbox_worker)
     routes.setup(app)

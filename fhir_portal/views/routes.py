@@ -7,7 +7,9 @@ from aiohttp import web
 from fhir_portal.app_paths import STATIC_DIR
 from fhir_portal.i18n import N_
 from fhir_portal.views import auth, health, home, language
-from fhir_portal.web.render import NAV
+from fhir_portal.views import hooks, staff_messages
+from fhir_portal.views import messages as messages_views
+from fhir_portal.web.render import NAV, add_nav_badge
 
 # The main navigation: (route name, path, label). An entry shows only once its route is
 # registered below; labels are translated when shown.
@@ -32,7 +34,21 @@ def setup(app: web.Application) -> None:
             web.get("/logout", auth.logout_form, name="logout-form"),
             web.post("/language", language.switch, name="language"),
             web.static("/static", STATIC_DIR, name="static", append_version=True),
+            # secure messages (patients, clinicians) and the FHIR server's REST hook
+            web.get("/messages", messages_views.inbox, name="messages"),
+            web.get("/messages/sent", messages_views.sent, name="messages-sent"),
+            web.get("/messages/new", messages_views.compose, name="messages-new"),
+            web.post("/messages/new", messages_views.send, name="messages-send"),
+            web.get(r"/messages/{id:[A-Za-z0-9\-.]{1,64}}", messages_views.thread, name="messages-thread"),
+            web.post(r"/messages/{id:[A-Za-z0-9\-.]{1,64}}/reply", messages_views.reply, name="messages-reply"),
+            web.get(r"/messages/{id:[A-Za-z0-9\-.]{1,64}}/attachment", messages_views.attachment, name="messages-attachment"),
+            web.get("/staff/messages", staff_messages.inbox, name="staff-messages"),
+            web.get(r"/staff/messages/{id:[A-Za-z0-9\-.]{1,64}}", staff_messages.thread, name="staff-messages-thread"),
+            web.post(r"/staff/messages/{id:[A-Za-z0-9\-.]{1,64}}/reply", staff_messages.reply, name="staff-messages-reply"),
+            web.get(r"/staff/messages/{id:[A-Za-z0-9\-.]{1,64}}/attachment", staff_messages.attachment, name="staff-messages-attachment"),
+            web.route("*", r"/hooks/fhir{tail:(/.*)?}", hooks.fhir_hook, name="fhir-hook"),
         ]
     )
+    add_nav_badge(app, "/messages", messages_views.nav_badge)
     names = set(app.router.named_resources())
     app[NAV] = tuple((path, label) for name, path, label in NAVIGATION if name in names)

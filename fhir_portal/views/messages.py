@@ -1,0 +1,227 @@
+"""Secure messages: inbox, sent, a conversation, writing and answering (patient side)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from babel.dates import format_datetime
+
+from fhir_portal import keys
+from fhir_portal.fhir.errors import FhirError
+from fhir_portal.resources import messages
+from fhir_portal.web.context import locale, patient_scope, principal
+from fhir_portal.web.render import NavBadge, refresh_nav_badges, render, translate
+
+FIELDS = ("to", "subject", "body", "attachment", "key")
+
+
+def when(request: web.Request, value: datetime | None) -> str:
+    """A timestamp in the portal's time zone, formatted for the page's language."""
+    if value is None:
+        return ""
+    zone = ZoneInfo(request.app[keys.SETTINGS].timezone)
+    return format_datetime(value.astimezone(zone), "medium", locale=locale(request))
+
+
+def _page_number(request: web.Request) -> int:
+    try:
+        return max(1, min(int(request.query.get("page", "1")), 1000))
+    except ValueError:
+        return 1
+
+
+def _context(request: web.Request, **values: Any) -> dict[str, Any]:
+    return {"when": lambda value: when(request, value), **values}
+
+
+async def inbox(request: web.Request) -> web.Response:
+    scope = patient_scope(request)
+    listing = await messages.inbox(scope, page=_page_number(request))
+    unread = await messages.unread_count(scope)
+    return render(
+        request,
+        "messages/list.html",
+        _context(request, box="inbox", listing=listing, unread=unread),
+    )
+
+
+async def sent(request: web.Request) -> web.Response:
+    scope = patient_scope(request)
+    listing = await messages.sent(scope, page=_page_number(request))
+    return render(
+        request, "messages/list.html", _context(request, box="sent", listing=listing, unread=0)
+    )
+
+
+async def _upload(form: Any) -> tuple[str, bytes]:
+    field = form.get("attachment")
+    if field is None or isinstance(field, str) or not getattr(field, "filename", ""):
+        return "", b""
+    data = field.file.read(messages.MAX_ATTACHMENT_BYTES + 1)
+    return str(field.filename), data
+
+
+def _error(request: web.Request, error: messages.MessageError) -> dict[str, str]:
+    return {error.field: translate(request, error.message, **error.values)}
+
+
+async def compose(request: web.Request) -> web.Response:
+    scope = patient_scope(request)
+    choices = await messages.recipients(scope)
+    values = {"to": request.query.get("to", ""), "subject": "", "body": ""}
+    return render(
+        request,
+        "messages/new.html",
+        _context(
+            request,
+            choices=choices,
+            values=values,
+            errors={},
+            key=messages.new_message_key(),
+            limits=_limits(),
+        ),
+    )
+
+
+def _limits() -> dict[str, int]:
+    return {"subject": messages.MAX_SUBJECT, "body": messages.MAX_BODY, "mb": 5}
+
+
+def _form_key(form: Any) -> str:
+    key = str(form.get("key") or "")
+    return key if messages._KEY_PATTERN.match(key) else messages.new_message_key()
+
+
+async def send(request: web.Request) -> web.Response:
+    scope = patient_scope(request)
+    form = await request.post()
+    values = {name: str(form.get(name) or "") for name in ("to", "subject", "body")}
+    try:
+        filename, data = await _upload(form)
+        upload = messages.check_attachment(filename, data)
+        thread_id = await messages.send(
+            scope,
+            to=values["to"],
+            subject=values["subject"],
+            body=values["body"],
+            key=str(form.get("key") or ""),
+            attachment=upload,
+        )
+    except messages.MessageError as error:
+        choices = await messages.recipients(scope)
+        return render(
+            request,
+            "messages/new.html",
+            _context(
+                request,
+                choices=choices,
+                values=values,
+                errors=_error(request, error),
+                key=_form_key(form),
+                limits=_limits(),
+            ),
+            status=422,
+        )
+    raise web.HTTPSeeOther(f"/messages/{thread_id}?sent=1#latest")
+
+
+async def thread(request: web.Request) -> web.Response:
+    scope = patient_scope(request)
+    message_id = request.match_info["id"]
+    conversation = await messages.thread(scope, message_id)
+    try:
+        await messages.mark_thread_read(scope, message_id)
+    except FhirError:
+        pass  # the conversation still shows; it stays unread and is marked next time
+    await refresh_nav_badges(request)
+    return render(
+        request,
+        "messages/thread.html",
+        _context(
+            request,
+            thread=conversation,
+            errors={},
+            values={"body": ""},
+            key=messages.new_message_key(),
+            limits=_limits(),
+            just_sent=request.query.get("sent") == "1",
+        ),
+    )
+
+
+async def reply(request: web.Request) -> web.Response:
+    scope = patient_scope(request)
+    message_id = request.match_info["id"]
+    form = await request.post()
+    body = str(form.get("body") or "")
+    try:
+        filename, data = await _upload(form)
+        upload = messages.check_attachment(filename, data)
+        thread_id = await messages.reply(
+            scope, message_id, body=body, key=str(form.get("key") or ""), attachment=upload
+        )
+    except messages.MessageError as error:
+        conversation = await messages.thread(scope, message_id)
+        return render(
+            request,
+            "messages/thread.html",
+            _context(
+                request,
+                thread=conversation,
+                errors=_error(request, error),
+                values={"body": body},
+                key=_form_key(form),
+                limits=_limits(),
+                just_sent=False,
+            ),
+            status=422,
+        )
+    raise web.HTTPSeeOther(f"/messages/{thread_id}?sent=1#latest")
+
+
+def file_response(download: messages.Download) -> web.Response:
+    """An attachment as a download that the browser never runs as a page."""
+    from urllib.parse import quote
+
+    inline = download.content_type in ("application/pdf", "image/png", "image/jpeg")
+    disposition = "inline" if inline else "attachment"
+    ascii_name = download.filename.encode("ascii", "replace").decode().replace('"', "")
+    return web.Response(
+        body=download.data,
+        content_type=download.content_type,
+        headers={
+            "Content-Disposition": f"{disposition}; filename=\"{ascii_name}\"; "
+            f"filename*=UTF-8''{quote(download.filename)}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+async def attachment(request: web.Request) -> web.Response:
+    scope = patient_scope(request)
+    download = await messages.attachment(scope, request.match_info["id"])
+    return file_response(download)
+
+
+async def nav_badge(request: web.Request) -> NavBadge | None:
+    """The unread count next to "Messages" in the navigation (patients only)."""
+    who = principal(request)
+    if who is None or not who.is_patient:
+        return None
+    count = await messages.unread_count(patient_scope(request))
+    if count <= 0:
+        return None
+    return NavBadge(count=count, label=_unread_label(request, count))
+
+
+def _unread_label(request: web.Request, count: int) -> str:
+    from fhir_portal.web.render import translations
+
+    return translations(request).ngettext("%(num)s unread message", "%(num)s unread messages", count) % {
+        "num": count
+    }

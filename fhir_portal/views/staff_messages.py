@@ -1,0 +1,95 @@
+"""Staff console: a clinician reads and answers the patient messages addressed to them."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from fhir_portal.auth.roles import Role
+from fhir_portal.fhir import FhirGateway
+from fhir_portal.fhir.errors import FhirError
+from fhir_portal.resources import messages
+from fhir_portal.views.messages import _error, _form_key, _limits, _upload, file_response, when
+from fhir_portal.web.context import signed_in, staff_gateway
+from fhir_portal.web.render import render
+
+
+def _clinician(request: web.Request) -> tuple[FhirGateway, str]:
+    gateway = staff_gateway(request, Role.CLINICIAN)
+    practitioner_id = signed_in(request).practitioner_id
+    if not practitioner_id:
+        raise web.HTTPForbidden()
+    return gateway, practitioner_id
+
+
+async def inbox(request: web.Request) -> web.Response:
+    gateway, practitioner_id = _clinician(request)
+    threads = await messages.clinician_threads(gateway, practitioner_id)
+    return render(
+        request,
+        "staff_messages/list.html",
+        {"threads": threads, "when": lambda value: when(request, value)},
+    )
+
+
+async def thread(request: web.Request) -> web.Response:
+    gateway, practitioner_id = _clinician(request)
+    message_id = request.match_info["id"]
+    conversation = await messages.clinician_thread(gateway, practitioner_id, message_id)
+    try:
+        await messages.clinician_mark_read(gateway, practitioner_id, message_id)
+    except FhirError:
+        pass  # shown anyway; marked read next time
+    return _thread_page(request, conversation, {}, "", messages.new_message_key(), False)
+
+
+def _thread_page(
+    request: web.Request,
+    conversation: messages.Thread,
+    errors: dict[str, str],
+    body: str,
+    key: str,
+    just_sent: bool,
+    status: int = 200,
+) -> web.Response:
+    return render(
+        request,
+        "staff_messages/thread.html",
+        {
+            "thread": conversation,
+            "errors": errors,
+            "values": {"body": body},
+            "key": key,
+            "limits": _limits(),
+            "just_sent": just_sent or request.query.get("sent") == "1",
+            "when": lambda value: when(request, value),
+        },
+        status=status,
+    )
+
+
+async def reply(request: web.Request) -> web.Response:
+    gateway, practitioner_id = _clinician(request)
+    message_id = request.match_info["id"]
+    form = await request.post()
+    body = str(form.get("body") or "")
+    try:
+        filename, data = await _upload(form)
+        upload = messages.check_attachment(filename, data)
+        thread_id = await messages.clinician_reply(
+            gateway, practitioner_id, message_id, body=body, key=str(form.get("key") or ""),
+            attachment=upload,
+        )
+    except messages.MessageError as error:
+        conversation = await messages.clinician_thread(gateway, practitioner_id, message_id)
+        return _thread_page(
+            request, conversation, _error(request, error), body, _form_key(form), False, 422
+        )
+    raise web.HTTPSeeOther(f"/staff/messages/{thread_id}?sent=1#latest")
+
+
+async def attachment(request: web.Request) -> web.Response:
+    gateway, practitioner_id = _clinician(request)
+    download = await messages.clinician_attachment(
+        gateway, practitioner_id, request.match_info["id"]
+    )
+    return file_response(download)
