@@ -100,3 +100,82 @@ def parse_datetime(value: str | None) -> datetime | None:
         except ValueError:
             continue
     return None
+
+
+def end_of(value: str | None, tz: Any) -> datetime | None:
+    """The instant a FHIR date/dateTime *ends*, as an aware datetime.
+
+    A date-only value (``2026-11-25``, ``2026-11`` or ``2026``) lasts until the end of that
+    day, month or year in ``tz``; a dateTime without an offset is read in ``tz``.
+    """
+    if not value:
+        return None
+    from datetime import timedelta
+
+    if len(value) <= 10:
+        parts = value.split("-")
+        try:
+            year = int(parts[0])
+            if len(parts) == 1:
+                first_after = date(year + 1, 1, 1)
+            elif len(parts) == 2:
+                month = int(parts[1])
+                first_after = date(year + (month == 12), month % 12 + 1, 1)
+            else:
+                first_after = date.fromisoformat(value) + timedelta(days=1)
+        except ValueError:
+            return None
+        return datetime.combine(first_after, datetime.min.time(), tzinfo=tz)
+    moment = parse_datetime(value)
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def start_of(value: str | None, tz: Any) -> datetime | None:
+    """The instant a FHIR date/dateTime begins, as an aware datetime (dates in ``tz``)."""
+    moment = parse_datetime(value)
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def attachment_text(attachment: Json | None, *, limit: int = 200_000) -> str | None:
+    """The text of an Attachment's inline ``data`` when it is text (text/*, or no type).
+
+    Returns None for binary content or undecodable data; the charset in the content
+    type is honoured (UTF-8 by default).
+    """
+    import base64
+    import binascii
+
+    if not attachment or not attachment.get("data"):
+        return None
+    content_type = str(attachment.get("contentType") or "text/plain").lower()
+    mime, _, params = content_type.partition(";")
+    if not (mime.strip().startswith("text/") or mime.strip() in ("application/json", "")):
+        return None
+    charset = "utf-8"
+    for param in params.split(";"):
+        key, _, val = param.strip().partition("=")
+        if key == "charset" and val:
+            charset = val.strip('"')
+    try:
+        raw = base64.b64decode(str(attachment["data"]), validate=False)[:limit]
+        return raw.decode(charset, errors="replace")
+    except (binascii.Error, LookupError, ValueError):
+        return None
+
+
+def narrative_text(narrative: Json | None) -> str:
+    """Plain text of a Narrative's XHTML ``div`` (tags dropped, block ends as new lines)."""
+    import html
+    import re
+
+    div = str((narrative or {}).get("div") or "")
+    if not div:
+        return ""
+    text = re.sub(r"(?i)<br\s*/?>|</(p|div|li|tr|h[1-6])>", "\n", div)
+    text = re.sub(r"<[^>]+>", "", text)
+    lines = [" ".join(line.split()) for line in html.unescape(text).splitlines()]
+    return "\n".join(line for line in lines if line)

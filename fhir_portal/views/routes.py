@@ -9,6 +9,8 @@ from fhir_portal.i18n import N_
 from fhir_portal.views import auth, health, home, language
 from fhir_portal.views import hooks, staff_messages
 from fhir_portal.views import messages as messages_views
+from fhir_portal.views import activities as activities_views
+from fhir_portal.views import records as records_views
 from fhir_portal.web.render import NAV, add_nav_badge
 
 # The main navigation: (route name, path, label). An entry shows only once its route is
@@ -47,6 +49,18 @@ def setup(app: web.Application) -> None:
             web.post(r"/staff/messages/{id:[A-Za-z0-9\-.]{1,64}}/reply", staff_messages.reply, name="staff-messages-reply"),
             web.get(r"/staff/messages/{id:[A-Za-z0-9\-.]{1,64}}/attachment", staff_messages.attachment, name="staff-messages-attachment"),
             web.route("*", r"/hooks/fhir{tail:(/.*)?}", hooks.fhir_hook, name="fhir-hook"),
+            # medical records and activities
+            web.get("/records", records_views.overview, name="records"),
+            web.get("/records/medications", records_views.medications, name="records-medications"),
+            web.get("/records/allergies", records_views.allergies, name="records-allergies"),
+            web.get("/records/conditions", records_views.conditions, name="records-conditions"),
+            web.get("/records/visits", records_views.visits, name="records-visits"),
+            web.get(r"/records/visits/{id:[A-Za-z0-9\-.]{1,64}}", records_views.visit, name="records-visit"),
+            web.get("/records/care-plans", records_views.care_plans, name="records-care-plans"),
+            web.get("/records/care-teams", records_views.care_teams, name="records-care-teams"),
+            web.get("/records/download", records_views.download, name="records-download"),
+            web.get("/activities", activities_views.index, name="activities"),
+            web.post("/activities/done", activities_views.mark_done, name="activities-done"),
         ]
     )
     add_nav_badge(app, "/messages", messages_views.nav_badge)
