@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -61,7 +62,7 @@ async def _upload(form: Any) -> tuple[str, bytes]:
     if field is None or isinstance(field, str) or not getattr(field, "filename", ""):
         return "", b""
     data = field.file.read(messages.MAX_ATTACHMENT_BYTES + 1)
-    return str(field.filename), data
+    return unquote(str(field.filename)), data
 
 
 def _error(request: web.Request, error: messages.MessageError) -> dict[str, str]:
