@@ -20,7 +20,17 @@ from fhir_portal.notify import inbox_watch
 from fhir_portal.notify import outbox
 from fhir_portal.settings import Settings
 from fhir_portal.views import demo_mailbox, routes
-from fhir_portal.web import csrf, errors, headers, locale, render, session
+from fhir_portal.web import (
+    audit,
+    background,
+    csrf,
+    errors,
+    headers,
+    locale,
+    ratelimit,
+    render,
+    session,
+)
 
 MAX_UPLOAD_BYTES = 12 * 1024 * 1024
 
@@ -33,7 +43,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
             errors.errors,
             session.sessions,
             locale.locales,
+            ratelimit.rate_limit,
             csrf.csrf,
+            audit.audit,
             render.nav_badges,
         ],
         client_max_size=MAX_UPLOAD_BYTES,
@@ -50,6 +62,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     env.install_null_translations(newstyle=True)  # real ones come from the context per request
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(_accounts)
+    app.cleanup_ctx.append(background.background_tasks)  # after the pools: drained first
+    ratelimit.setup(app)
     app.cleanup_ctx.append(inbox_watch.inbox_watch)
     app.cleanup_ctx.append(demo_mailbox.smtp_sink)  # only listens in demo mode
     app.cleanup_ctx.append(outbox.outbox_worker)

@@ -46,6 +46,9 @@ class Settings:
     cookie_secure: bool = False
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
+    # attempts per client address on sign-in, registration, activation, password reset
+    ratelimit_burst: int = 20
+    ratelimit_per_minute: float = 20.0
 
     # the FHIR server; empty means the embedded HAPI server
     fhir_base_url: str = ""

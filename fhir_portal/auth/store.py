@@ -43,6 +43,39 @@ CREATE TABLE IF NOT EXISTS sessions (
     data TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS sessions_account ON sessions(account_id);
+-- single-use, time-limited links and codes (email verification, activation, reset);
+-- only SHA-256 digests of the secrets are kept
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash TEXT PRIMARY KEY,
+    code_hash TEXT UNIQUE,
+    purpose TEXT NOT NULL,
+    account_id INTEGER REFERENCES accounts(id) ON DELETE CASCADE,
+    patient_id TEXT,
+    email TEXT,
+    data TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    used_at REAL
+);
+CREATE INDEX IF NOT EXISTS tokens_account ON tokens(account_id, purpose);
+-- an external sign-in (OpenID Connect issuer + subject) linked to one account
+CREATE TABLE IF NOT EXISTS external_identities (
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    email TEXT,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (issuer, subject)
+);
+CREATE INDEX IF NOT EXISTS external_identities_account ON external_identities(account_id);
+-- short-lived pre-authentication records of an OIDC / SMART redirect (state, nonce, PKCE)
+CREATE TABLE IF NOT EXISTS auth_states (
+    state_hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    browser_hash TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}',
+    expires_at REAL NOT NULL
+);
 """
 
 
@@ -83,6 +116,46 @@ class Account:
 
 
 @dataclass
+class Token:
+    """A stored single-use token (the secret itself is never stored)."""
+
+    token_hash: str
+    purpose: str
+    account_id: int | None
+    patient_id: str | None
+    email: str | None
+    data: dict[str, Any]
+    created_at: float
+    expires_at: float
+    used_at: float | None
+
+    @property
+    def usable(self) -> bool:
+        return self.used_at is None and self.expires_at > time.time()
+
+
+@dataclass(frozen=True)
+class ExternalIdentity:
+    issuer: str
+    subject: str
+    account_id: int
+    email: str | None
+    created_at: float
+
+
+def _token(row: aiosqlite.Row) -> Token:
+    return Token(
+        row["token_hash"], row["purpose"], row["account_id"], row["patient_id"], row["email"],
+        json.loads(row["data"]), row["created_at"], row["expires_at"], row["used_at"],
+    )
+
+
+def digest(secret: str) -> str:
+    """The stored form of a token, code or state."""
+    return _digest(secret)
+
+
+@dataclass
 class Session:
     """A server-side session; ``token`` is only known right after it was created."""
 
@@ -108,6 +181,12 @@ def _account(row: aiosqlite.Row) -> Account:
         profile_complete=bool(row["profile_complete"]),
         failed_logins=row["failed_logins"],
         locked_until=row["locked_until"],
+    )
+
+
+def _identity(row: aiosqlite.Row) -> ExternalIdentity:
+    return ExternalIdentity(
+        row["issuer"], row["subject"], row["account_id"], row["email"], row["created_at"]
     )
 
 
@@ -240,7 +319,159 @@ class AccountStore:
         await self.db.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
         await self.db.commit()
 
-    async def delete_sessions_of(self, account_id: int) -> int:
-        cursor = await self.db.execute("DELETE FROM sessions WHERE account_id = ?", (account_id,))
+    async def delete_sessions_of(self, account_id: int, *, except_hash: str | None = None) -> int:
+        """End every session of an account (all but ``except_hash`` when given)."""
+        cursor = await self.db.execute(
+            "DELETE FROM sessions WHERE account_id = ? AND id_hash != ?",
+            (account_id, except_hash or ""),
+        )
         await self.db.commit()
         return cursor.rowcount
+
+    async def count_sessions_of(self, account_id: int) -> int:
+        async with self.db.execute(
+            "SELECT COUNT(*) FROM sessions WHERE account_id = ?", (account_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def save_session_data(self, session: Session) -> None:
+        await self.db.execute(
+            "UPDATE sessions SET data = ? WHERE id_hash = ?",
+            (json.dumps(session.data), session.id_hash),
+        )
+        await self.db.commit()
+
+    # -- single-use tokens -----------------------------------------------------------
+    async def create_token(
+        self,
+        purpose: str,
+        *,
+        lifetime_seconds: float,
+        account_id: int | None = None,
+        patient_id: str | None = None,
+        email: str | None = None,
+        data: dict[str, Any] | None = None,
+        code: str | None = None,
+        replace_previous: bool = True,
+    ) -> str:
+        """Store a new token and return its secret (for the link); older ones are voided."""
+        secret = secrets.token_urlsafe(32)
+        now = time.time()
+        if replace_previous and (account_id is not None or patient_id is not None):
+            await self.db.execute(
+                "UPDATE tokens SET used_at = ? WHERE purpose = ? AND used_at IS NULL AND"
+                " (account_id = ? OR (account_id IS NULL AND patient_id = ?))",
+                (now, purpose, account_id, patient_id),
+            )
+        await self.db.execute(
+            "INSERT INTO tokens (token_hash, code_hash, purpose, account_id, patient_id, email,"
+            " data, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                _digest(secret), _digest(code.upper()) if code else None, purpose, account_id,
+                patient_id, email, json.dumps(data or {}), now, now + lifetime_seconds,
+            ),
+        )
+        await self.db.execute("DELETE FROM tokens WHERE expires_at < ?", (now - 7 * 86400,))
+        await self.db.commit()
+        return secret
+
+    async def token(self, purpose: str, secret: str) -> Token | None:
+        async with self.db.execute(
+            "SELECT * FROM tokens WHERE token_hash = ? AND purpose = ?", (_digest(secret), purpose)
+        ) as cur:
+            row = await cur.fetchone()
+        return _token(row) if row else None
+
+    async def token_by_code(self, purpose: str, code: str) -> Token | None:
+        async with self.db.execute(
+            "SELECT * FROM tokens WHERE code_hash = ? AND purpose = ?",
+            (_digest(code.strip().upper()), purpose),
+        ) as cur:
+            row = await cur.fetchone()
+        return _token(row) if row else None
+
+    async def use_token(self, token: Token) -> bool:
+        """Mark a token used; False when it was used (or expired) already: single use."""
+        cursor = await self.db.execute(
+            "UPDATE tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL"
+            " AND expires_at > ?",
+            (time.time(), token.token_hash, time.time()),
+        )
+        await self.db.commit()
+        if cursor.rowcount == 1:
+            token.used_at = time.time()
+            return True
+        return False
+
+    async def void_tokens(self, account_id: int, purpose: str) -> None:
+        await self.db.execute(
+            "UPDATE tokens SET used_at = ? WHERE account_id = ? AND purpose = ? AND used_at IS NULL",
+            (time.time(), account_id, purpose),
+        )
+        await self.db.commit()
+
+    # -- external identities -----------------------------------------------------------
+    async def link_identity(
+        self, issuer: str, subject: str, account_id: int, email: str | None = None
+    ) -> None:
+        await self.db.execute(
+            "INSERT INTO external_identities (issuer, subject, account_id, email, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (issuer, subject, account_id, email, time.time()),
+        )
+        await self.db.commit()
+
+    async def identity(self, issuer: str, subject: str) -> ExternalIdentity | None:
+        async with self.db.execute(
+            "SELECT * FROM external_identities WHERE issuer = ? AND subject = ?",
+            (issuer, subject),
+        ) as cur:
+            row = await cur.fetchone()
+        return _identity(row) if row else None
+
+    async def identities_of(self, account_id: int) -> list[ExternalIdentity]:
+        async with self.db.execute(
+            "SELECT * FROM external_identities WHERE account_id = ? ORDER BY created_at",
+            (account_id,),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_identity(row) for row in rows]
+
+    async def unlink_identity(self, account_id: int, issuer: str, subject: str) -> bool:
+        cursor = await self.db.execute(
+            "DELETE FROM external_identities WHERE account_id = ? AND issuer = ? AND subject = ?",
+            (account_id, issuer, subject),
+        )
+        await self.db.commit()
+        return cursor.rowcount == 1
+
+    # -- pre-authentication state (OIDC / SMART redirects) ----------------------------
+    async def save_auth_state(
+        self, state: str, kind: str, browser: str, data: dict[str, Any], lifetime: float = 600
+    ) -> None:
+        now = time.time()
+        await self.db.execute("DELETE FROM auth_states WHERE expires_at < ?", (now,))
+        await self.db.execute(
+            "INSERT INTO auth_states (state_hash, kind, browser_hash, data, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (_digest(state), kind, _digest(browser), json.dumps(data), now + lifetime),
+        )
+        await self.db.commit()
+
+    async def take_auth_state(self, state: str, kind: str, browser: str) -> dict[str, Any] | None:
+        """The data saved with ``state`` (once: it is deleted), if this browser started it."""
+        async with self.db.execute(
+            "SELECT * FROM auth_states WHERE state_hash = ? AND kind = ?", (_digest(state), kind)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        await self.db.execute("DELETE FROM auth_states WHERE state_hash = ?", (row["state_hash"],))
+        await self.db.commit()
+        if row["expires_at"] < time.time():
+            return None
+        if not secrets.compare_digest(row["browser_hash"], _digest(browser)):
+            return None
+        data: dict[str, Any] = json.loads(row["data"])
+        return data

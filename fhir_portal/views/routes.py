@@ -11,6 +11,12 @@ from fhir_portal.views import hooks, staff_messages
 from fhir_portal.views import messages as messages_views
 from fhir_portal.views import activities as activities_views
 from fhir_portal.views import records as records_views
+from fhir_portal.views import account as account_views
+from fhir_portal.views import activate as activate_views
+from fhir_portal.views import profile as profile_views
+from fhir_portal.views import register as register_views
+from fhir_portal.views import smart as smart_views
+from fhir_portal.views import staff as staff_views
 from fhir_portal.web.render import NAV, add_nav_badge
 
 # The main navigation: (route name, path, label). An entry shows only once its route is
@@ -36,6 +42,32 @@ def setup(app: web.Application) -> None:
             web.get("/logout", auth.logout_form, name="logout-form"),
             web.post("/language", language.switch, name="language"),
             web.static("/static", STATIC_DIR, name="static", append_version=True),
+            # access: accounts, sign-in (local, OIDC, SMART), profile, staff console
+            web.get("/register", register_views.register_form, name="register"),
+            web.post("/register", register_views.register_submit, name="register-submit"),
+            web.get("/register/verify", register_views.verify_email, name="register-verify"),
+            web.get("/activate", activate_views.activate_form, name="activate"),
+            web.post("/activate", activate_views.activate_submit, name="activate-submit"),
+            web.get("/password-reset", auth.reset_form, name="password-reset"),
+            web.post("/password-reset", auth.reset_request, name="password-reset-submit"),
+            web.get(r"/password-reset/{token:[A-Za-z0-9_\-]{20,100}}", auth.reset_token_form,
+                    name="password-reset-token"),
+            web.post(r"/password-reset/{token:[A-Za-z0-9_\-]{20,100}}", auth.reset_submit,
+                     name="password-reset-token-submit"),
+            web.post("/oidc/start", auth.oidc_start, name="oidc-start"),
+            web.get("/oidc/callback", auth.oidc_callback, name="oidc-callback"),
+            web.get("/smart/launch", smart_views.launch, name="smart-launch"),
+            web.get("/smart/callback", smart_views.callback, name="smart-callback"),
+            web.get("/profile", profile_views.profile_form, name="profile"),
+            web.post("/profile", profile_views.profile_submit, name="profile-submit"),
+            web.get("/account", account_views.account_page, name="account"),
+            web.post("/account/password", account_views.password_submit, name="account-password"),
+            web.post("/account/sign-out-others", account_views.sign_out_others,
+                     name="account-sign-out-others"),
+            web.post("/account/sign-out-everywhere", account_views.sign_out_everywhere,
+                     name="account-sign-out-everywhere"),
+            web.post("/account/unlink", account_views.unlink_identity, name="account-unlink"),
+            web.get("/staff", staff_views.console, name="staff"),
             # secure messages (patients, clinicians) and the FHIR server's REST hook
             web.get("/messages", messages_views.inbox, name="messages"),
             web.get("/messages/sent", messages_views.sent, name="messages-sent"),

@@ -43,12 +43,43 @@ def require_roles(request: web.Request, *roles: Role) -> Principal:
     return who
 
 
+SCOPE: web.RequestKey[PatientScope] = web.RequestKey("patient_scope", PatientScope)
+
+
 def patient_scope(request: web.Request) -> PatientScope:
-    """The FHIR scope of the signed-in patient; staff without a patient context are refused."""
+    """The FHIR scope of the signed-in patient; staff without a patient context are refused.
+
+    Every access through it is recorded for the request's AuditEvent (web/audit.py). A
+    SMART on FHIR session reads from the launching server (its ``iss``) with its token.
+    """
     who = signed_in(request)
     if not who.is_patient or who.patient_id is None:
         raise web.HTTPForbidden()
-    return PatientScope(request.app[keys.GATEWAY], who.patient_id)
+    cached = request.get(SCOPE)
+    if cached is not None:
+        return cached
+    from fhir_portal.web.audit import access_log
+
+    current = request.get(SESSION)
+    smart = (current.data.get("smart") if current is not None else None) or None
+    if smart:
+        scope = PatientScope(smart_gateway(request, smart), who.patient_id)
+    else:
+        log = access_log(request, who.patient_id)
+        scope = PatientScope(request.app[keys.GATEWAY], who.patient_id, on_access=log.record)
+    request[SCOPE] = scope
+    return scope
+
+
+def smart_gateway(request: web.Request, smart: dict[str, str]) -> FhirGateway:
+    """A gateway to a SMART launch's FHIR server, authorised by the session's bearer token."""
+    from fhir_portal.fhir.connection import PooledFhirClient
+
+    client = PooledFhirClient(
+        smart["iss"], request.app[keys.HTTP_SESSION],
+        authorization=f"Bearer {smart['access_token']}",
+    )
+    return FhirGateway(client)
 
 
 def staff_gateway(request: web.Request, *roles: Role) -> FhirGateway:

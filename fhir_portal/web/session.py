@@ -13,6 +13,11 @@ from fhir_portal.web.context import PRINCIPAL, SESSION
 
 COOKIE = "portal_session"
 _TOUCH_EVERY = 60.0
+# what a patient may open before the first-sign-in profile is complete
+FIRST_SIGN_IN_OPEN = (
+    "/profile", "/account", "/logout", "/login", "/static/", "/language", "/healthz",
+    "/register", "/activate", "/password-reset", "/oidc/", "/smart/",
+)
 
 
 @web.middleware
@@ -31,12 +36,26 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
         if idle or too_old:
             await store.delete_session(session.id_hash)
             session, expired = None, True
-    if session is not None:
+    if session is not None and session.data.get("smart"):
+        from fhir_portal.auth.smart import smart_principal, token_expired
+
+        if token_expired(session.data["smart"]):
+            await store.delete_session(session.id_hash)
+            session, expired = None, True
+        else:
+            request[SESSION] = session
+            request[PRINCIPAL] = smart_principal(session.data["smart"])
+    elif session is not None:
         account = await store.account(session.account_id) if session.account_id else None
         request[SESSION] = session
         request[PRINCIPAL] = account.principal() if account else None
-        if time.time() - session.last_seen > _TOUCH_EVERY:
-            await store.touch_session(session)
+    if session is not None and time.time() - session.last_seen > _TOUCH_EVERY:
+        await store.touch_session(session)
+    who = request[PRINCIPAL]
+    if (who is not None and who.is_patient and not who.profile_complete
+            and request.method == "GET" and not request.path.startswith(FIRST_SIGN_IN_OPEN)):
+        # first sign-in: the profile comes first, every other patient page waits for it
+        raise web.HTTPSeeOther("/profile?first=1")
     response = await handler(request)
     if expired and not response.prepared:
         response.del_cookie(COOKIE, path="/")
@@ -47,11 +66,31 @@ async def start_session(
     request: web.Request, response: web.StreamResponse, account: Account, **data: object
 ) -> Session:
     """Sign in: a fresh session id (never the one used before sign-in), cookie set."""
+    session = await _new_session(request, response, account.id, dict(data))
+    request[PRINCIPAL] = account.principal()
+    return session
+
+
+async def start_smart_session(
+    request: web.Request, response: web.StreamResponse, smart: dict[str, object]
+) -> Session:
+    """A session whose principal is the SMART launch's patient context (no local account)."""
+    from fhir_portal.auth.smart import smart_principal
+
+    session = await _new_session(request, response, None, {"smart": smart})
+    request[PRINCIPAL] = smart_principal(smart)
+    return session
+
+
+async def _new_session(
+    request: web.Request, response: web.StreamResponse, account_id: int | None,
+    data: dict[str, object],
+) -> Session:
     store = request.app[keys.ACCOUNTS]
     previous = request.get(SESSION)
     if previous is not None:
         await store.delete_session(previous.id_hash)
-    session = await store.create_session(account.id, dict(data))
+    session = await store.create_session(account_id, data)
     assert session.token is not None
     settings = request.app[keys.SETTINGS]
     response.set_cookie(
@@ -64,7 +103,6 @@ async def start_session(
         max_age=settings.session_absolute_hours * 3600,
     )
     request[SESSION] = session
-    request[PRINCIPAL] = account.principal()
     return session
 
 
