@@ -34,34 +34,88 @@ def moment(hours: float) -> str:
 
 async def plan_with_activities(gateway: FhirGateway, pid: str) -> tuple[dict, dict]:
     ref = {"reference": f"Patient/{pid}", "display": "The patient"}
-    task = await put(gateway, {
-        "resourceType": "Task", "status": "requested", "intent": "plan", "for": ref, "owner": ref,
-        "code": {"coding": [{"system": TASK_CODE, "code": "self-care"}]},
-        "description": "Fill in the symptom diary", "restriction": {"period": {"end": day(-2)}},
-    })
-    plan = await put(gateway, {
-        "resourceType": "CarePlan", "status": "active", "intent": "plan", "subject": ref, "extension": EXT,
-        "title": "Recovery plan",
-        "activity": [
-            {"detail": {"status": "not-started", "code": {"text": "Overdue exercise"}, "performer": [ref],
-                        "scheduledPeriod": {"start": day(-5), "end": day(-1)}}},
-            {"detail": {"status": "scheduled", "code": {"text": "Due today"}, "performer": [ref],
-                        "scheduledPeriod": {"start": day(0), "end": day(0)}}},
-            {"detail": {"status": "in-progress", "code": {"text": "Daily walk"}, "performer": [ref],
-                        "scheduledTiming": {"repeat": {"boundsPeriod": {"start": day(-3), "end": day(10)},
-                                                       "frequency": 1, "period": 1, "periodUnit": "d"}}}},
-            {"detail": {"status": "completed", "code": {"text": "First consultation"},
+    task = await put(
+        gateway,
+        {
+            "resourceType": "Task",
+            "status": "requested",
+            "intent": "plan",
+            "for": ref,
+            "owner": ref,
+            "code": {"coding": [{"system": TASK_CODE, "code": "self-care"}]},
+            "description": "Fill in the symptom diary",
+            "restriction": {"period": {"end": day(-2)}},
+        },
+    )
+    plan = await put(
+        gateway,
+        {
+            "resourceType": "CarePlan",
+            "status": "active",
+            "intent": "plan",
+            "subject": ref,
+            "extension": EXT,
+            "title": "Recovery plan",
+            "activity": [
+                {
+                    "detail": {
+                        "status": "not-started",
+                        "code": {"text": "Overdue exercise"},
+                        "performer": [ref],
+                        "scheduledPeriod": {"start": day(-5), "end": day(-1)},
+                    }
+                },
+                {
+                    "detail": {
+                        "status": "scheduled",
+                        "code": {"text": "Due today"},
+                        "performer": [ref],
+                        "scheduledPeriod": {"start": day(0), "end": day(0)},
+                    }
+                },
+                {
+                    "detail": {
+                        "status": "in-progress",
+                        "code": {"text": "Daily walk"},
+                        "performer": [ref],
+                        "scheduledTiming": {
+                            "repeat": {
+                                "boundsPeriod": {"start": day(-3), "end": day(10)},
+                                "frequency": 1,
+                                "period": 1,
+                                "periodUnit": "d",
+                            }
+                        },
+                    }
+                },
+                {
+                    "detail": {
+                        "status": "completed",
+                        "code": {"text": "First consultation"},
                         "scheduledPeriod": {"start": moment(-100), "end": moment(-99)},
-                        "performer": [{"display": "Dr. Outside"}]}},
-            {"detail": {"status": "cancelled", "code": {"text": "Cancelled test"},
-                        "scheduledPeriod": {"end": day(-10)}}},
-            {"detail": {"status": "scheduled", "code": {"text": "Clinic check"},
+                        "performer": [{"display": "Dr. Outside"}],
+                    }
+                },
+                {
+                    "detail": {
+                        "status": "cancelled",
+                        "code": {"text": "Cancelled test"},
+                        "scheduledPeriod": {"end": day(-10)},
+                    }
+                },
+                {
+                    "detail": {
+                        "status": "scheduled",
+                        "code": {"text": "Clinic check"},
                         "performer": [{"display": "Nurse Nina"}],
-                        "scheduledPeriod": {"start": moment(-3), "end": moment(-2)}}},
-            {"reference": {"reference": f"Task/{task['id']}"}},
-            {"detail": {"status": "not-started"}},  # sparse: no code, no schedule
-        ],
-    })
+                        "scheduledPeriod": {"start": moment(-3), "end": moment(-2)},
+                    }
+                },
+                {"reference": {"reference": f"Task/{task['id']}"}},
+                {"detail": {"status": "not-started"}},  # sparse: no code, no schedule
+            ],
+        },
+    )
     return plan, task
 
 
@@ -80,7 +134,9 @@ async def test_activities_are_grouped_current_overdue_completed(gateway, client,
     text = text_of(page)
     assert "Overdue (3)" in text and "Current (3)" in text and "Completed (1)" in text
     overdue = html_section(page, "overdue")
-    assert "Overdue exercise" in overdue and "Fill in the symptom diary" in overdue and "Clinic check" in overdue
+    assert (
+        "Overdue exercise" in overdue and "Fill in the symptom diary" in overdue and "Clinic check" in overdue
+    )
     current = html_section(page, "current")
     assert "Due today" in current and "Daily walk" in current and "Overdue exercise" not in current
     assert "Activity" in current  # the sparse activity (no code, no schedule) still renders
@@ -114,22 +170,53 @@ async def test_home_empty_states_say_what_to_do(gateway, client, accounts):
 async def test_home_shows_unread_messages_and_next_appointment_from_the_ehr(gateway, client, accounts):
     pid = await new_patient(gateway)
     ref = {"reference": f"Patient/{pid}"}
-    await put(gateway, {
-        "resourceType": "Communication", "status": "completed", "subject": ref, "recipient": [ref],
-        "category": [{"coding": [{"system": "http://fhir-portal.example.org/fhir/CodeSystem/communication-category",
-                                  "code": "message"}]}],
-        "sender": {"reference": "Practitioner/prac-mette-hansen", "display": "Mette Hansen"},
-        "topic": {"text": "Your lab results are ready"}, "sent": moment(-1),
-        "payload": [{"contentString": "All normal."}],
-    })
-    await put(gateway, {
-        "resourceType": "Appointment", "status": "booked", "start": moment(48), "end": moment(48.5),
-        "appointmentType": {"coding": [{"system": "http://fhir-portal.example.org/fhir/CodeSystem/appointment-kind",
-                                        "code": "clinic"}]},
-        "participant": [{"actor": ref, "status": "accepted"},
-                        {"actor": {"reference": "Practitioner/prac-mette-hansen", "display": "Mette Hansen"},
-                         "status": "accepted"}],
-    })
+    await put(
+        gateway,
+        {
+            "resourceType": "Communication",
+            "status": "completed",
+            "subject": ref,
+            "recipient": [ref],
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://fhir-portal.example.org/fhir/CodeSystem/communication-category",
+                            "code": "message",
+                        }
+                    ]
+                }
+            ],
+            "sender": {"reference": "Practitioner/prac-mette-hansen", "display": "Mette Hansen"},
+            "topic": {"text": "Your lab results are ready"},
+            "sent": moment(-1),
+            "payload": [{"contentString": "All normal."}],
+        },
+    )
+    await put(
+        gateway,
+        {
+            "resourceType": "Appointment",
+            "status": "booked",
+            "start": moment(48),
+            "end": moment(48.5),
+            "appointmentType": {
+                "coding": [
+                    {
+                        "system": "http://fhir-portal.example.org/fhir/CodeSystem/appointment-kind",
+                        "code": "clinic",
+                    }
+                ]
+            },
+            "participant": [
+                {"actor": ref, "status": "accepted"},
+                {
+                    "actor": {"reference": "Practitioner/prac-mette-hansen", "display": "Mette Hansen"},
+                    "status": "accepted",
+                },
+            ],
+        },
+    )
     await signed_in_client(client, accounts, pid)
     text = await get_text(client, "/")
     messages = section(text, "Messages", "Go to")
@@ -164,7 +251,9 @@ async def test_marking_a_care_plan_activity_done_is_a_versioned_idempotent_write
     # the same form again (a double click, a retry): nothing new is written
     again = await client.post("/activities/done", data=form, allow_redirects=False)
     assert again.status == 303 and again.headers["Location"] == "/activities?done=already"
-    assert (await gateway.read("CarePlan", plan["id"], fresh=True))["meta"]["versionId"] == stored["meta"]["versionId"]
+    assert (await gateway.read("CarePlan", plan["id"], fresh=True))["meta"]["versionId"] == stored["meta"][
+        "versionId"
+    ]
     page = await (await client.get("/activities?done=1")).text()
     assert "marked as done" in text_of(page)
     assert "Due today" in html_section(page, "completed")
@@ -209,17 +298,27 @@ async def test_marking_a_referenced_task_done_from_home(gateway, client, account
     assert stored["status"] == "completed"
 
 
-async def test_activities_performed_by_the_care_team_cannot_be_marked_by_the_patient(gateway, client, accounts):
+async def test_activities_performed_by_the_care_team_cannot_be_marked_by_the_patient(
+    gateway, client, accounts
+):
     pid = await new_patient(gateway)
     plan, _ = await plan_with_activities(gateway, pid)
     await signed_in_client(client, accounts, pid)
     page = await (await client.get("/activities")).text()
     assert 'value="Clinic check"' not in page  # no button for it
     token = csrf_of(page)
-    response = await client.post("/activities/done", data={
-        "csrf_token": token, "source": "careplan", "id": plan["id"], "index": "5",
-        "version": plan["meta"]["versionId"], "title": "Clinic check", "next": "/activities",
-    })
+    response = await client.post(
+        "/activities/done",
+        data={
+            "csrf_token": token,
+            "source": "careplan",
+            "id": plan["id"],
+            "index": "5",
+            "version": plan["meta"]["versionId"],
+            "title": "Clinic check",
+            "next": "/activities",
+        },
+    )
     assert response.status == 403
     stored = await gateway.read("CarePlan", plan["id"], fresh=True)
     assert stored["activity"][5]["detail"]["status"] == "scheduled"
@@ -230,10 +329,18 @@ async def test_another_patients_care_plan_cannot_be_marked(gateway, client, acco
     plan, _ = await plan_with_activities(gateway, theirs)
     await signed_in_client(client, accounts, mine)
     token = csrf_of(await (await client.get("/activities")).text())
-    response = await client.post("/activities/done", data={
-        "csrf_token": token, "source": "careplan", "id": plan["id"], "index": "1",
-        "version": plan["meta"]["versionId"], "title": "Due today", "next": "/activities",
-    })
+    response = await client.post(
+        "/activities/done",
+        data={
+            "csrf_token": token,
+            "source": "careplan",
+            "id": plan["id"],
+            "index": "1",
+            "version": plan["meta"]["versionId"],
+            "title": "Due today",
+            "next": "/activities",
+        },
+    )
     assert response.status == 404
     stored = await gateway.read("CarePlan", plan["id"], fresh=True)
     assert stored["activity"][1]["detail"]["status"] == "scheduled"
