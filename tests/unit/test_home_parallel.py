@@ -1,0 +1,44 @@
+"""The home page gathers its parts concurrently, not one after another (no servers)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from fhir_portal.resources import activities, appointments, home, messages, patients
+
+DELAY = 0.2
+
+
+@pytest.fixture
+def slow_parts(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    state = {"running": 0, "peak": 0}
+
+    async def slow(result):  # type: ignore[no-untyped-def]
+        state["running"] += 1
+        state["peak"] = max(state["peak"], state["running"])
+        await asyncio.sleep(DELAY)
+        state["running"] -= 1
+        return result
+
+    summary = patients.PatientSummary("p", "Pia Test", "Pia", None, None, None, None)
+    monkeypatch.setattr(patients, "summary", lambda scope: slow(summary))
+    monkeypatch.setattr(
+        activities, "today", lambda scope, tz, now=None: slow(activities.TodaysActivities([], 2))
+    )
+    monkeypatch.setattr(appointments, "upcoming", lambda scope, limit=3: slow([]))
+    monkeypatch.setattr(messages, "unread_count", lambda scope: slow(4))
+    monkeypatch.setattr(messages, "latest", lambda scope, limit=3: slow([]))
+    return state
+
+
+async def test_home_parts_run_in_parallel(slow_parts: dict[str, int]) -> None:
+    started = time.perf_counter()
+    view = await home.overview(object(), ZoneInfo("Europe/Copenhagen"))  # type: ignore[arg-type]
+    elapsed = time.perf_counter() - started
+    assert slow_parts["peak"] == 5  # all five parts were in flight at once
+    assert elapsed < 2 * DELAY  # one after another would take 5 * DELAY
+    assert (view.patient.given_name, view.overdue, view.unread, view.appointments) == ("Pia", 2, 4, [])
