@@ -488,7 +488,9 @@ async def recipients(scope: PatientScope) -> list[Recipient]:
     """Whom the patient may write to: their care teams' members and practitioners seen."""
     teams, encounters = await asyncio.gather(
         scope.search("CareTeam", {"_count": "100"}, all_pages=True),
-        scope.search("Encounter", {"_count": "200", "_elements": "participant"}, all_pages=True),
+        scope.search(
+            "Encounter", {"_count": "200", "_elements": "participant,subject"}, all_pages=True
+        ),
     )
     roles: dict[str, str] = {}
     names = _Names(scope.directory)

@@ -333,3 +333,24 @@ async def test_lists_are_paginated(client, accounts, gateway, box) -> None:
     assert "?page=2" in first
     second = await (await client.get(f"{box}?page=2")).text()
     assert "Note 01" in second and "Note 00" in second and "Note 21" not in second
+
+
+async def test_practitioners_seen_at_visits_can_be_written_to(client, accounts, gateway) -> None:
+    patient_id = await new_patient(gateway)
+    await gateway.create(
+        {
+            "resourceType": "Encounter",
+            "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "participant": [{"individual": {"reference": "Practitioner/prac-lars-pedersen"}}],
+        }
+    )
+    choices = await messages.recipients(PatientScope(gateway, patient_id))
+    assert [(c.reference, c.name) for c in choices] == [
+        ("Practitioner/prac-lars-pedersen", "Lars Pedersen"),  # name read from the directory
+        (f"Practitioner/{DOCTOR}", "Mette Hansen"),
+    ]
+    await as_user(client, await make_patient_account(accounts, patient_id))
+    sent = await compose_and_send(client, "Practitioner/prac-lars-pedersen", "After the visit", "A question")
+    assert sent.status == 303
