@@ -13,6 +13,7 @@ from aiohttp import web
 from fhir_portal import keys
 from fhir_portal.app_paths import TEMPLATES_DIR
 from fhir_portal.auth.store import AccountStore
+from fhir_portal.chat import wiring as chat_wiring
 from fhir_portal.fhir import FhirGateway
 from fhir_portal.fhir.connection import PooledFhirClient
 from fhir_portal.i18n import Translations
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(inbox_watch.inbox_watch)
     app.cleanup_ctx.append(demo_mailbox.smtp_sink)  # only listens in demo mode
     app.cleanup_ctx.append(outbox.outbox_worker)
+    chat_wiring.setup(app)  # knowledge index refresher + chat hub
     routes.setup(app)
     return app
 

@@ -17,6 +17,9 @@ from fhir_portal.views import profile as profile_views
 from fhir_portal.views import register as register_views
 from fhir_portal.views import smart as smart_views
 from fhir_portal.views import staff as staff_views
+from fhir_portal.views import chat as chat_views
+from fhir_portal.views import knowledge as knowledge_views
+from fhir_portal.views import staff_chats
 from fhir_portal.web.render import NAV, add_nav_badge
 
 # The main navigation: (route name, path, label). An entry shows only once its route is
@@ -93,6 +96,21 @@ def setup(app: web.Application) -> None:
             web.get("/records/download", records_views.download, name="records-download"),
             web.get("/activities", activities_views.index, name="activities"),
             web.post("/activities/done", activities_views.mark_done, name="activities-done"),
+            # knowledge articles and the chat (Health Bot, escalation to staff)
+            web.get("/knowledge", knowledge_views.index, name="knowledge"),
+            web.get(r"/knowledge/{id:[A-Za-z0-9\-.]{1,64}}", knowledge_views.article, name="knowledge-article"),
+            web.get("/chat", chat_views.chat_page, name="chat"),
+            web.post("/chat", chat_views.post_message, name="chat-send"),
+            web.post("/chat/new", chat_views.new_chat, name="chat-new"),
+            web.get("/chat/ws", chat_views.patient_socket, name="chat-ws"),
+            web.get("/staff/chats", staff_chats.queue, name="staff-chats"),
+            web.get("/staff/chats/ws", staff_chats.queue_socket, name="staff-chats-ws"),
+            web.get(r"/staff/chats/{task_id:[A-Za-z0-9\-.]{1,64}}", staff_chats.chat_view, name="staff-chats-chat"),
+            web.get(r"/staff/chats/{task_id:[A-Za-z0-9\-.]{1,64}}/ws", staff_chats.chat_socket, name="staff-chats-chat-ws"),
+            web.post(r"/staff/chats/{task_id:[A-Za-z0-9\-.]{1,64}}/accept", staff_chats.accept, name="staff-chats-accept"),
+            web.post(r"/staff/chats/{task_id:[A-Za-z0-9\-.]{1,64}}/messages", staff_chats.post_message, name="staff-chats-message"),
+            web.post(r"/staff/chats/{task_id:[A-Za-z0-9\-.]{1,64}}/articles", staff_chats.send_article, name="staff-chats-article"),
+            web.post(r"/staff/chats/{task_id:[A-Za-z0-9\-.]{1,64}}/close", staff_chats.close, name="staff-chats-close"),
         ]
     )
     add_nav_badge(app, "/messages", messages_views.nav_badge)
