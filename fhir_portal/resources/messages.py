@@ -661,10 +661,18 @@ def _reference(ref: str, display: str) -> Resource:
 
 
 async def _create_once(create: Any, resource: Resource, key: str) -> str:
+    """Conditional create on the message key. Two portal processes racing on one key:
+    HAPI lets one win and answers the other 409; the retry then finds the winner."""
+    condition = f"identifier={MESSAGE_ID_SYSTEM}|{key}"
     async with _lock_for(key):
-        created = await create(
-            resource, if_none_exist=f"identifier={MESSAGE_ID_SYSTEM}|{key}"
-        )
+        for attempt in range(3):
+            try:
+                created = await create(resource, if_none_exist=condition)
+                break
+            except FhirConflict:
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
     return str(created["id"])
 
 

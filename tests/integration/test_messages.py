@@ -354,3 +354,26 @@ async def test_practitioners_seen_at_visits_can_be_written_to(client, accounts, 
     await as_user(client, await make_patient_account(accounts, patient_id))
     sent = await compose_and_send(client, "Practitioner/prac-lars-pedersen", "After the visit", "A question")
     assert sent.status == 303
+
+
+async def test_two_portals_racing_on_one_key_create_one_message(gateway, monkeypatch) -> None:
+    """No shared lock between processes: HAPI's conditional create decides, losers retry."""
+    patient_id = await new_patient(gateway)
+    scope = PatientScope(gateway, patient_id)
+    key = messages.new_message_key()
+    resource = messages._communication(
+        key=key,
+        patient={"reference": f"Patient/{patient_id}"},
+        sender={"reference": f"Patient/{patient_id}"},
+        recipients=[{"reference": f"Practitioner/{DOCTOR}"}],
+        subject="Race",
+        body="Once",
+        attachment=None,
+    )
+    # every create gets its own lock, as if each ran in a separate portal process
+    monkeypatch.setattr(messages, "_lock_for", lambda _key: asyncio.Lock())
+    ids = await asyncio.gather(
+        *(messages._create_once(scope.create, dict(resource), key) for _ in range(6))
+    )
+    assert len(set(ids)) == 1
+    assert len(await identified(gateway, key)) == 1
