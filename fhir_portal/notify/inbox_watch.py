@@ -272,12 +272,12 @@ class InboxWatch:
 
     async def run(self) -> None:
         while True:
-            if not self.subscribed:
-                try:
-                    await ensure_subscription(self.gateway, self.settings)
-                    self.subscribed = True
-                except FhirError as exc:
-                    log.warning("message subscription not ensured yet: %s", type(exc).__name__)
+            # every round: a Subscription someone switched off or changed comes back
+            try:
+                await ensure_subscription(self.gateway, self.settings)
+                self.subscribed = True
+            except FhirError as exc:
+                log.warning("message subscription not ensured: %s", type(exc).__name__)
             try:
                 await self.sweep()
             except FhirError as exc:

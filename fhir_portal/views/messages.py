@@ -14,7 +14,13 @@ from fhir_portal import keys
 from fhir_portal.fhir.errors import FhirError
 from fhir_portal.resources import messages
 from fhir_portal.web.context import locale, patient_scope, principal
-from fhir_portal.web.render import NavBadge, refresh_nav_badges, render, translate
+from fhir_portal.web.render import (
+    NAV_BADGES,
+    NavBadge,
+    refresh_nav_badges,
+    render,
+    translate,
+)
 
 FIELDS = ("to", "subject", "body", "attachment", "key")
 
@@ -41,7 +47,8 @@ def _context(request: web.Request, **values: Any) -> dict[str, Any]:
 async def inbox(request: web.Request) -> web.Response:
     scope = patient_scope(request)
     listing = await messages.inbox(scope, page=_page_number(request))
-    unread = await messages.unread_count(scope)
+    badge = (request.get(NAV_BADGES) or {}).get("/messages")
+    unread = badge.count if badge is not None else await messages.unread_count(scope)
     return render(
         request,
         "messages/list.html",

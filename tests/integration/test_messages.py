@@ -377,3 +377,18 @@ async def test_two_portals_racing_on_one_key_create_one_message(gateway, monkeyp
     )
     assert len(set(ids)) == 1
     assert len(await identified(gateway, key)) == 1
+
+
+async def test_the_pages_speak_danish(client, accounts, gateway) -> None:
+    patient_id = await new_patient(gateway)
+    written = await gateway.create(ehr_message(patient_id, subject="Svar på blodprøve"))
+    await as_user(client, await make_patient_account(accounts, patient_id))
+    token = csrf_of(await (await client.get("/messages")).text())
+    await client.post("/language", data={"csrf_token": token, "lang": "da", "next": "/messages"})
+    inbox = await (await client.get("/messages")).text()
+    assert "Indbakke" in inbox and "Du har 1 ulæst besked." in inbox and "Fra: Mette Hansen" in inbox
+    assert "1 ulæst besked</span>" in inbox  # the nav badge's accessible text
+    compose = await (await client.get("/messages/new")).text()
+    assert "Vælg en behandler" in compose and "Send besked" in compose
+    thread = await (await client.get(f"/messages/{written['id']}")).text()
+    assert "Svar Mette Hansen" in thread and "Dit svar" in thread
