@@ -13,13 +13,13 @@ from fhir_portal.web.render import render
 AREAS: tuple[tuple[str, str, str, frozenset[Role]], ...] = (
     ("staff-queue", N_("Virtual visit queue"),
      N_("Patients waiting for an instant virtual visit."),
-     frozenset({Role.CLINICIAN, Role.ADMIN})),
+     frozenset({Role.CLINICIAN})),
     ("staff-chats", N_("Chats"),
      N_("Chats handed over by the Health Bot."),
      frozenset({Role.AGENT, Role.CLINICIAN, Role.ADMIN})),
     ("staff-messages", N_("Patient messages"),
      N_("Messages from patients waiting for a reply."),
-     frozenset({Role.AGENT, Role.CLINICIAN, Role.ADMIN})),
+     frozenset({Role.CLINICIAN})),
 )
 ROLE_LABELS = {
     Role.AGENT: N_("Patient-service agent"),
