@@ -198,9 +198,9 @@ async def _ws(client, path: str, **kwargs):  # type: ignore[no-untyped-def]
     return await client.ws_connect(path, headers=headers, **kwargs)
 
 
-async def _receive(ws, kind: str, timeout: float = 20.0) -> dict:  # type: ignore[no-untyped-def]
+async def _receive(ws, kind: str) -> dict:  # type: ignore[no-untyped-def]
     while True:
-        message = await ws.receive(timeout=timeout)
+        message = await ws.receive(timeout=20.0)
         assert message.type == aiohttp.WSMsgType.TEXT, message
         data = json.loads(message.data)
         if data["type"] == kind:
