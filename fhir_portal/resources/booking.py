@@ -314,11 +314,17 @@ async def book(
     done = await existing(scope, key)
     if done is not None:
         return Booked(done, None, "", None, already=True)
-    choice = await validate(scope.directory, values, "confirm", tz=tz)
+    # everything up to the time, then the time itself: a slot that is no longer free
+    # (or never was) gets the same answer as losing the race, with the next free times
+    choice = await validate(scope.directory, values, "when", tz=tz)
     if choice.kind == INSTANT:
         raise ChoiceError("kind", "kind", "An instant visit has no time to book.")
+    try:
+        choice.day = date.fromisoformat(values.get("date", ""))
+    except ValueError:
+        raise ChoiceError("when", "date", "Choose a date.") from None
+    choice.slot = await check_slot(scope.directory, choice, values.get("slot", ""), tz=tz)
     if choice.slot is None:
-        # no longer free (or never was): the same page as losing the race
         raise SlotTaken(await next_free(scope.directory, choice, tz=tz))
     appointment = appointment_resource(scope, choice, key)
     try:

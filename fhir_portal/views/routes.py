@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from fhir_portal import keys
 from fhir_portal.app_paths import STATIC_DIR
 from fhir_portal.i18n import N_
 from fhir_portal.views import auth, health, home, language
@@ -20,6 +21,10 @@ from fhir_portal.views import staff as staff_views
 from fhir_portal.views import chat as chat_views
 from fhir_portal.views import knowledge as knowledge_views
 from fhir_portal.views import staff_chats
+from fhir_portal.views import appointments as appointments_views
+from fhir_portal.views import checkin as checkin_views
+from fhir_portal.views import demo_mailbox
+from fhir_portal.views import queue as queue_views
 from fhir_portal.web.render import NAV, add_nav_badge
 
 # The main navigation: (route name, path, label). An entry shows only once its route is
@@ -111,8 +116,40 @@ def setup(app: web.Application) -> None:
             web.post(r"/staff/chats/{task_id:[A-Za-z0-9\-.]{1,64}}/messages", staff_chats.post_message, name="staff-chats-message"),
             web.post(r"/staff/chats/{task_id:[A-Za-z0-9\-.]{1,64}}/articles", staff_chats.send_article, name="staff-chats-article"),
             web.post(r"/staff/chats/{task_id:[A-Za-z0-9\-.]{1,64}}/close", staff_chats.close, name="staff-chats-close"),
+            # appointments, booking, the instant queue, check-in
+            web.get("/appointments", appointments_views.index, name="appointments"),
+            web.get("/appointments/new", appointments_views.wizard, name="appointments-new"),
+            web.post("/appointments/new/confirm", appointments_views.confirm,
+                     name="appointments-confirm"),
+            web.post("/appointments/new/book", appointments_views.book, name="appointments-book"),
+            web.post("/appointments/queue/join", appointments_views.join_queue,
+                     name="appointments-queue-join"),
+            web.get(r"/appointments/{id:[A-Za-z0-9\-.]{1,64}}", appointments_views.detail,
+                    name="appointments-detail"),
+            web.get(r"/appointments/{id:[A-Za-z0-9\-.]{1,64}}/cancel", appointments_views.cancel_form,
+                    name="appointments-cancel-form"),
+            web.post(r"/appointments/{id:[A-Za-z0-9\-.]{1,64}}/cancel", appointments_views.cancel,
+                     name="appointments-cancel"),
+            web.get(r"/appointments/{id:[A-Za-z0-9\-.]{1,64}}/queue", queue_views.waiting_room,
+                    name="appointments-queue"),
+            web.get(r"/appointments/{id:[A-Za-z0-9\-.]{1,64}}/queue.json", queue_views.waiting_json,
+                    name="appointments-queue-json"),
+            web.post(r"/appointments/{id:[A-Za-z0-9\-.]{1,64}}/queue/leave", queue_views.leave,
+                     name="appointments-queue-leave"),
+            web.get("/staff/queue", queue_views.staff_queue, name="staff-queue"),
+            web.post("/staff/queue/take", queue_views.staff_take, name="staff-queue-take"),
+            web.get(r"/checkin/{token:[A-Za-z0-9_\-.]{20,300}}", checkin_views.start, name="checkin"),
+            web.get(r"/checkin/{token:[A-Za-z0-9_\-.]{20,300}}/details", checkin_views.details, name="checkin-details"),
+            web.route("*", r"/checkin/{token:[A-Za-z0-9_\-.]{20,300}}/personal", checkin_views.personal,
+                      name="checkin-personal"),
+            web.route("*", r"/checkin/{token:[A-Za-z0-9_\-.]{20,300}}/insurance", checkin_views.insurance,
+                      name="checkin-insurance"),
+            web.route("*", r"/checkin/{token:[A-Za-z0-9_\-.]{20,300}}/join", checkin_views.join, name="checkin-join"),
+            web.get(r"/checkin/{token:[A-Za-z0-9_\-.]{20,300}}/done", checkin_views.done, name="checkin-done"),
         ]
     )
+    if app[keys.SETTINGS].demo_mailbox:  # demo only: the in-process SMTP sink's mailbox
+        app.router.add_get("/demo/mailbox", demo_mailbox.mailbox_page, name="demo-mailbox")
     add_nav_badge(app, "/messages", messages_views.nav_badge)
     names = set(app.router.named_resources())
     app[NAV] = tuple((path, label) for name, path, label in NAVIGATION if name in names)

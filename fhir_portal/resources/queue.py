@@ -1,0 +1,216 @@
+"""The instant virtual visit queue.
+
+Model (documented choice): joining the queue creates an Appointment of the
+``instant-virtual`` kind with **status ``waitlist``**, no slot and no start/end (R4
+invariant app-3 allows that only for proposed, cancelled and waitlist), ``created`` the
+arrival time, and the patient as the only participant. The queue is every such
+Appointment, ordered by ``created`` (then id). A clinician who takes the next patient
+turns it, with ``If-Match`` on its version so two clinicians never take the same one, into
+``arrived`` with ``start`` now, an estimated ``end``, and the practitioner as an accepted
+participant; both then see the visit link (``Settings.visit_url_template``). Leaving the
+queue cancels the Appointment.
+
+The estimated wait is ``MINUTES_PER_PATIENT`` for each patient ahead plus one (a rough,
+honest figure; the page says "about").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from fhir_portal.fhir import FhirConflict, FhirGateway, PatientScope
+from fhir_portal.fhir.gateway import Resource, version_of
+from fhir_portal.fhir.model import codeable_text, human_name, parse_datetime, reference_id
+from fhir_portal.resources import appointments
+from fhir_portal.resources.appointments import (
+    BOOKING_SYSTEM,
+    INSTANT,
+    KIND_SYSTEM,
+    KINDS,
+    PROFILE,
+)
+from fhir_portal.resources.directory import SNOMED, Specialty
+
+MINUTES_PER_PATIENT = 10
+VISIT_MINUTES = 15
+KIND_TOKEN = f"{KIND_SYSTEM}|{INSTANT}"
+
+
+@dataclass
+class QueueState:
+    appointment_id: str
+    status: str  # waiting | ready | left | done
+    position: int | None
+    estimated_minutes: int | None
+    practitioner: str
+    specialty: str
+    is_instant: bool
+    start: datetime | None
+
+    def visit_url(self, template: str) -> str | None:
+        if self.status != "ready":
+            return None
+        return template.format(appointment_id=self.appointment_id)
+
+
+@dataclass
+class QueueEntry:
+    appointment_id: str
+    patient_id: str | None
+    patient: str
+    specialty: str
+    arrived: datetime | None
+    practitioner: str | None = None
+
+    @property
+    def waited_minutes(self) -> int | None:
+        if self.arrived is None:
+            return None
+        moment = self.arrived if self.arrived.tzinfo else self.arrived.replace(tzinfo=UTC)
+        return max(0, int((datetime.now(UTC) - moment).total_seconds() // 60))
+
+
+def _order(resource: Resource) -> tuple[str, str]:
+    return (str(resource.get("created") or "9999"), str(resource.get("id")))
+
+
+async def _waiting(gateway: FhirGateway) -> list[Resource]:
+    page = await gateway.search_all(
+        "Appointment",
+        {"status": "waitlist", "appointment-type": KIND_TOKEN, "_count": "200"},
+        fresh=True,
+    )
+    return sorted(page.resources, key=_order)
+
+
+async def join(scope: PatientScope, specialty: Specialty, *, key: str) -> str:
+    """Put the patient in the queue (or return the queue place they already hold)."""
+    mine = await scope.search(
+        "Appointment", {"status": "waitlist", "appointment-type": KIND_TOKEN}, fresh=True
+    )
+    if mine.resources:
+        return str(sorted(mine.resources, key=_order)[0]["id"])
+    kind = {"coding": [{"system": KIND_SYSTEM, "code": INSTANT, "display": KINDS[INSTANT]}]}
+    appointment: Resource = {
+        "resourceType": "Appointment",
+        "meta": {"profile": [PROFILE]},
+        "identifier": [{"system": BOOKING_SYSTEM, "value": key}],
+        "status": "waitlist",
+        "appointmentType": kind,
+        "serviceType": [kind],
+        "specialty": [{"coding": [{"system": SNOMED, "code": specialty.code}],
+                       "text": specialty.label}],
+        "created": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "participant": [{"actor": {"reference": scope.patient_ref}, "required": "required",
+                         "status": "accepted"}],
+    }
+    created = await scope.create(appointment, if_none_exist=f"identifier={BOOKING_SYSTEM}|{key}")
+    return str(created["id"])
+
+
+async def state(scope: PatientScope, gateway: FhirGateway, appointment_id: str) -> QueueState:
+    """Where the patient stands: position and estimate, or ready with a clinician."""
+    appointment = await scope.read("Appointment", appointment_id, fresh=True)
+    item = appointments.to_item(appointment)
+    status = appointment.get("status")
+    position = estimate = None
+    if status == "waitlist":
+        queue = await _waiting(gateway)
+        ids = [str(r.get("id")) for r in queue]
+        position = ids.index(appointment_id) + 1 if appointment_id in ids else len(ids) + 1
+        estimate = position * MINUTES_PER_PATIENT
+        label = "waiting"
+    elif status in ("arrived", "checked-in") and item.practitioner:
+        label = "ready"
+    elif status in ("arrived", "checked-in", "booked"):
+        label = "waiting"  # checked in for a scheduled virtual visit
+    elif status == "cancelled":
+        label = "left"
+    else:
+        label = "done"
+    return QueueState(
+        appointment_id=appointment_id, status=label, position=position,
+        estimated_minutes=estimate, practitioner=item.practitioner, specialty=item.specialty,
+        is_instant=item.kind == INSTANT, start=item.start,
+    )
+
+
+async def leave(scope: PatientScope, appointment_id: str) -> None:
+    """Leaving the queue cancels the waiting appointment."""
+    await appointments.cancel(scope, appointment_id)
+
+
+# -- the clinician's side (staff gateway) ---------------------------------------------------
+
+async def waiting(gateway: FhirGateway) -> list[QueueEntry]:
+    """The queue as a clinician sees it, first come first."""
+    queue = await _waiting(gateway)
+    patient_ids = {
+        pid for r in queue for p in r.get("participant", [])
+        if (pid := reference_id(p.get("actor"), "Patient"))
+    }
+    names: dict[str, str] = {}
+    if patient_ids:
+        page = await gateway.search("Patient", {"_id": ",".join(sorted(patient_ids)),
+                                                "_count": "200"})
+        names = {str(p["id"]): human_name(p.get("name")) for p in page.resources}
+    entries = []
+    for resource in queue:
+        pid = next((reference_id(p.get("actor"), "Patient") for p in resource.get("participant", [])
+                    if reference_id(p.get("actor"), "Patient")), None)
+        entries.append(QueueEntry(
+            appointment_id=str(resource["id"]), patient_id=pid,
+            patient=names.get(pid or "", "") or (pid or ""),
+            specialty=next((codeable_text(s) for s in resource.get("specialty", [])), ""),
+            arrived=parse_datetime(resource.get("created")),
+        ))
+    return entries
+
+
+async def take(
+    gateway: FhirGateway, practitioner_id: str, practitioner_name: str,
+    appointment_id: str | None = None,
+) -> QueueEntry | None:
+    """Take the next waiting patient (or a given one); None when the queue is empty.
+
+    Two clinicians taking at once never get the same patient: the update carries
+    ``If-Match`` and the loser moves on to the next in line.
+    """
+    for _ in range(20):
+        queue = await waiting(gateway)
+        if appointment_id is not None:
+            queue = [e for e in queue if e.appointment_id == appointment_id]
+        if not queue:
+            return None
+        entry = queue[0]
+        resource = await gateway.read("Appointment", entry.appointment_id, fresh=True)
+        if resource.get("status") != "waitlist":
+            continue
+        now = datetime.now(UTC)
+        taken = {k: v for k, v in resource.items() if k != "meta"}
+        taken["meta"] = {"profile": [PROFILE]}
+        taken["status"] = "arrived"
+        taken["start"] = now.isoformat(timespec="seconds")
+        taken["end"] = (now + timedelta(minutes=VISIT_MINUTES)).isoformat(timespec="seconds")
+        taken["participant"] = [
+            *resource.get("participant", []),
+            {"actor": {"reference": f"Practitioner/{practitioner_id}",
+                       "display": practitioner_name},
+             "required": "required", "status": "accepted"},
+        ]
+        try:
+            await gateway.update(taken, if_match=version_of(resource))
+        except FhirConflict:
+            continue
+        entry.practitioner = practitioner_name
+        return entry
+    return None
+
+
+async def practitioner_name(gateway: FhirGateway, practitioner_id: str, default: str) -> str:
+    try:
+        resource = await gateway.read("Practitioner", practitioner_id)
+    except Exception:  # noqa: BLE001 - the account's display name will do
+        return default
+    return human_name(resource.get("name"), default)
