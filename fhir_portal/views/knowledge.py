@@ -20,7 +20,7 @@ async def index(request: web.Request) -> web.Response:
     lib = await knowledge.library(request.app, directory(request))
     topics = lib.topics(language)
     results = lib.search(query, language, topic=topic) if query else None
-    if topic and not query:
+    if topic:
         topics = [t for t in topics if t.code == topic]
     return render(request, "knowledge/index.html", {
         "query": query,
