@@ -78,8 +78,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from fhir_portal.provision.demo import prepare_demo
 
+    # the demo's mail goes to an SMTP sink inside the portal, readable at /demo/mailbox
+    settings = replace(settings, demo_mailbox=True)
     if settings.uses_embedded_fhir and cmd_hapi(settings, argparse.Namespace(action="start")):
         return 2
     try:
@@ -88,6 +92,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: could not prepare the demo: {exc}", file=sys.stderr)
         return 2
     print(f"\nThe portal is at {settings.public_url}/")
+    print(f"Emails the demo sends: {settings.public_url}/demo/mailbox")
     for line in lines:
         print(line)
     print("Stop with Ctrl+C (the FHIR server keeps running: `fhir-portal hapi stop`).\n")
