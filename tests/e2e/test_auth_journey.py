@@ -1,0 +1,140 @@
+"""In the browser: register, confirm by email, first-sign-in profile, sign out and in,
+reset the password by email, sign in with the new one; axe-core on every page."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from aiohttp import web
+from playwright.sync_api import Page, expect
+
+from fhir_portal.app import create_app
+from fhir_portal.settings import Settings
+from tests.e2e.conftest import LivePortal, _free_port, check_accessibility, sign_in
+from tests.smtp import SmtpSink, links_in
+
+PASSWORD = "blue hills at dawn"
+NEW_PASSWORD = "green fields at dusk"
+
+
+@pytest.fixture(scope="module")
+def sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def mail_portal(fhir_base_url: str, sink: SmtpSink,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePortal]:
+    """A portal of its own whose emails go to the test SMTP sink."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = Settings(host="127.0.0.1", port=port, public_url=url,
+                        data_dir=tmp_path_factory.mktemp("auth-portal"), secret_key="e2e-auth",
+                        fhir_base_url=fhir_base_url, smtp_host=sink.host, smtp_port=sink.port)
+    app = create_app(settings)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    runner = web.AppRunner(app)
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, name="auth-portal", daemon=True)
+    thread.start()
+    assert ready.wait(30), "the portal did not start"
+    yield LivePortal(url, settings, app, loop)
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=10)
+
+
+def _sign_out(page: Page) -> None:
+    page.locator("details.user-menu summary").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("You are signed out")
+
+
+def test_register_verify_profile_sign_in_and_reset(page: Page, mail_portal: LivePortal,
+                                                   sink: SmtpSink) -> None:
+    base = mail_portal.url
+    email = f"e2e-{uuid.uuid4().hex[:8]}@example.org"
+
+    page.goto(f"{base}/login")
+    page.get_by_role("link", name="Create an account").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Create an account")
+    check_accessibility(page)
+    page.get_by_label("First name").fill("Freja")
+    page.get_by_label("Last name").fill("Holm")
+    page.get_by_label("Birth date").fill("1985-02-03")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Mobile phone (optional)").fill("+45 20 30 40 50")
+    page.get_by_label("Password", exact=True).fill("password1")
+    page.get_by_label("Repeat the password").fill("password1")
+    page.get_by_role("button", name="Create account").click()
+    # a too-common password is refused on the same form, input kept
+    expect(page.locator("#password-error")).to_contain_text("too common")
+    expect(page.get_by_label("First name")).to_have_value("Freja")
+    check_accessibility(page)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Repeat the password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+    check_accessibility(page)
+
+    message = sink.wait_for(email, timeout=15)
+    link = next(link for link in links_in(message) if "/register/verify" in link)
+    page.goto(link)
+    expect(page).to_have_url(f"{base}/profile?first=1")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your profile")
+    expect(page.get_by_label("First name")).to_have_value("Freja")
+    check_accessibility(page)
+    page.get_by_label("Mobile phone (optional)").fill("+45 20 30 40 51")
+    page.get_by_role("button", name="Update").click()
+    expect(page).to_have_url(f"{base}/")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Freja")
+    check_accessibility(page)
+    # the user menu opens the profile and the account page
+    page.locator("details.user-menu summary").click()
+    page.get_by_role("link", name="Account and security").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Account and security")
+    check_accessibility(page)
+
+    _sign_out(page)
+    check_accessibility(page)
+    sign_in(page, base, email, PASSWORD)
+    expect(page).to_have_url(f"{base}/")
+    _sign_out(page)
+
+    before = len(sink.messages)
+    page.get_by_role("link", name="Forgot your password?").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reset your password")
+    check_accessibility(page)
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Send the link").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+    check_accessibility(page)
+    reset = sink.wait_for(email, timeout=15, after=before)
+    reset_link = next(link for link in links_in(reset) if "/password-reset/" in link)
+    page.goto(reset_link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Choose a new password")
+    check_accessibility(page)
+    page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("Repeat the new password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Save the new password").click()
+    expect(page).to_have_url(f"{base}/login?reset=1")
+    check_accessibility(page)
+
+    sign_in(page, base, email, PASSWORD)  # the old password no longer works
+    expect(page.get_by_role("alert")).to_contain_text("not right")
+    sign_in(page, base, email, NEW_PASSWORD)
+    expect(page).to_have_url(f"{base}/")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Freja")
