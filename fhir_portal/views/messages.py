@@ -8,12 +8,13 @@ from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from babel.dates import format_datetime
+from babel.dates import format_date, format_time
 
 from fhir_portal import keys
+from fhir_portal.auth.roles import Role
 from fhir_portal.fhir.errors import FhirError
 from fhir_portal.resources import messages
-from fhir_portal.web.context import locale, patient_scope, principal
+from fhir_portal.web.context import locale, patient_scope, principal, signed_in
 from fhir_portal.web.render import (
     NAV_BADGES,
     NavBadge,
@@ -22,15 +23,17 @@ from fhir_portal.web.render import (
     translate,
 )
 
-FIELDS = ("to", "subject", "body", "attachment", "key")
-
 
 def when(request: web.Request, value: datetime | None) -> str:
     """A timestamp in the portal's time zone, formatted for the page's language."""
     if value is None:
         return ""
-    zone = ZoneInfo(request.app[keys.SETTINGS].timezone)
-    return format_datetime(value.astimezone(zone), "medium", locale=locale(request))
+    local = value.astimezone(ZoneInfo(request.app[keys.SETTINGS].timezone))
+    language = locale(request)
+    return (
+        f"{format_date(local, 'medium', locale=language)}, "
+        f"{format_time(local, 'short', locale=language)}"
+    )
 
 
 def _page_number(request: web.Request) -> int:
@@ -45,6 +48,9 @@ def _context(request: web.Request, **values: Any) -> dict[str, Any]:
 
 
 async def inbox(request: web.Request) -> web.Response:
+    who = signed_in(request)
+    if not who.is_patient and who.has(Role.CLINICIAN):
+        raise web.HTTPSeeOther("/staff/messages")  # the main navigation's entry, for staff
     scope = patient_scope(request)
     listing = await messages.inbox(scope, page=_page_number(request))
     badge = (request.get(NAV_BADGES) or {}).get("/messages")

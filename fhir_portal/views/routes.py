@@ -27,6 +27,8 @@ from fhir_portal.views import demo_mailbox
 from fhir_portal.views import queue as queue_views
 from fhir_portal.web.render import NAV, add_nav_badge
 
+MSG_ID = r"{id:[A-Za-z0-9\-.]{1,64}}"  # a FHIR id in the messages routes
+
 # The main navigation: (route name, path, label). An entry shows only once its route is
 # registered below; labels are translated when shown.
 NAVIGATION: tuple[tuple[str, str, str], ...] = (
@@ -81,13 +83,16 @@ def setup(app: web.Application) -> None:
             web.get("/messages/sent", messages_views.sent, name="messages-sent"),
             web.get("/messages/new", messages_views.compose, name="messages-new"),
             web.post("/messages/new", messages_views.send, name="messages-send"),
-            web.get(r"/messages/{id:[A-Za-z0-9\-.]{1,64}}", messages_views.thread, name="messages-thread"),
-            web.post(r"/messages/{id:[A-Za-z0-9\-.]{1,64}}/reply", messages_views.reply, name="messages-reply"),
-            web.get(r"/messages/{id:[A-Za-z0-9\-.]{1,64}}/attachment", messages_views.attachment, name="messages-attachment"),
+            web.get(rf"/messages/{MSG_ID}", messages_views.thread, name="messages-thread"),
+            web.post(rf"/messages/{MSG_ID}/reply", messages_views.reply, name="messages-reply"),
+            web.get(rf"/messages/{MSG_ID}/attachment", messages_views.attachment,
+                    name="messages-attachment"),
             web.get("/staff/messages", staff_messages.inbox, name="staff-messages"),
-            web.get(r"/staff/messages/{id:[A-Za-z0-9\-.]{1,64}}", staff_messages.thread, name="staff-messages-thread"),
-            web.post(r"/staff/messages/{id:[A-Za-z0-9\-.]{1,64}}/reply", staff_messages.reply, name="staff-messages-reply"),
-            web.get(r"/staff/messages/{id:[A-Za-z0-9\-.]{1,64}}/attachment", staff_messages.attachment, name="staff-messages-attachment"),
+            web.get(rf"/staff/messages/{MSG_ID}", staff_messages.thread, name="staff-messages-thread"),
+            web.post(rf"/staff/messages/{MSG_ID}/reply", staff_messages.reply,
+                     name="staff-messages-reply"),
+            web.get(rf"/staff/messages/{MSG_ID}/attachment", staff_messages.attachment,
+                    name="staff-messages-attachment"),
             web.route("*", r"/hooks/fhir{tail:(/.*)?}", hooks.fhir_hook, name="fhir-hook"),
             # medical records and activities
             web.get("/records", records_views.overview, name="records"),

@@ -313,6 +313,10 @@ async def test_patients_and_staff_roles_are_kept_apart(client, accounts, gateway
     await as_user(client, agent)
     assert (await client.get("/staff/messages")).status == 403
     assert (await client.get("/messages")).status == 403
+    clinician = await make_staff_account(accounts, Role.CLINICIAN, DOCTOR)
+    await as_user(client, clinician)
+    redirected = await client.get("/messages", allow_redirects=False)
+    assert redirected.status == 303 and redirected.headers["Location"] == "/staff/messages"
 
 
 @pytest.mark.parametrize("box", ["/messages", "/messages/sent"])
