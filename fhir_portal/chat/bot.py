@@ -339,6 +339,7 @@ def reply(
         return Reply(intent, language, _(message), escalation=escalate(Intent.HUMAN, target))
     if intent is Intent.CANCEL:
         return Reply(intent, language, _(M_CANCEL), (Link(_(L_APPOINTMENTS), "/appointments"),))
+    links: tuple[Link, ...]
     if intent is Intent.BOOK:
         links = (Link(_(L_BOOK), "/appointments/new"), Link(_(L_APPOINTMENTS), "/appointments"))
         return Reply(intent, language, _(M_BOOK), links)

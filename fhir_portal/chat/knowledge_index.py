@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -121,7 +120,7 @@ class Field:
 @dataclass
 class _Doc:
     id: str
-    terms: Counter[str]
+    terms: dict[str, float]
     length: float
 
 
@@ -142,11 +141,11 @@ class SearchIndex:
     def put(self, doc_id: str, fields: Iterable[Field]) -> None:
         """Add a document, or replace the one with the same id."""
         self.remove(doc_id)
-        terms: Counter[str] = Counter()
+        terms: dict[str, float] = {}
         length = 0.0
         for item in fields:
             for term in analyse(item.text, item.language):
-                terms[term] += item.weight
+                terms[term] = terms.get(term, 0.0) + item.weight
                 length += item.weight
         self.docs[doc_id] = _Doc(doc_id, terms, length)
         for term in terms:
