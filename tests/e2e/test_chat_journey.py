@@ -155,3 +155,48 @@ def test_chat_page_without_javascript(browser: Browser, portal: LivePortal) -> N
         # (axe-core needs JavaScript; this page is checked with it in the test above)
     finally:
         context.close()
+
+
+def test_a_message_sent_while_the_connection_drops_is_not_lost(page: Page, portal: LivePortal) -> None:
+    """The first socket swallows the message and drops; the outbox resends it on the next."""
+    import re
+
+    from fhir_portal.resources import chat
+
+    patient_email, _, _ = _setup(portal)
+    connections: list[str] = []
+
+    def route(ws) -> None:  # type: ignore[no-untyped-def]
+        connections.append(ws.url)
+        if len(connections) == 1:
+            def swallow(message) -> None:  # type: ignore[no-untyped-def]
+                if '"type":"message"' in str(message):
+                    ws.close()  # the connection drops before the server ever sees it
+            ws.on_message(swallow)
+        else:
+            ws.connect_to_server()
+
+    page.route_web_socket(re.compile(r".*/chat/ws.*"), route)
+    sign_in(page, portal.url, patient_email, PASSWORD)
+    page.goto(f"{portal.url}/chat")
+    page.get_by_label("Your message").fill("Is my message safe?")
+    page.get_by_role("button", name="Send", exact=True).click()
+    mine = page.locator(".chat-messages li").filter(has_text="Is my message safe?")
+    expect(mine).to_have_count(1)
+    expect(mine).to_have_attribute("data-id", re.compile(r".+"))  # stored and acked
+    expect(page.locator(".chat-msg--bot").last).to_be_visible()
+    assert len(connections) >= 2
+    message_id = mine.get_attribute("data-message-id")
+    assert message_id
+
+    async def stored() -> int:
+        gateway = portal.app[keys.GATEWAY]
+        found = await gateway.search("Communication", {
+            "identifier": f"{chat.MESSAGE_SYSTEM}|{message_id}"}, fresh=True)
+        return len(found.resources)
+
+    assert portal.run(stored()) == 1
+    # a reload shows it once, from the server
+    page.reload()
+    expect(page.locator(".chat-messages li").filter(has_text="Is my message safe?")).to_have_count(1)
+    check_accessibility(page)
