@@ -523,7 +523,7 @@ def visit_item(
         _resolve(resource, resource.get("serviceProvider"), directory), resource.get("serviceProvider")
     )
     status = str(resource.get("status") or "unknown")
-    klass = resource.get("class") if isinstance(resource.get("class"), dict) else {}
+    klass: dict[str, Any] = resource["class"] if isinstance(resource.get("class"), dict) else {}
     return VisitItem(
         id=str(resource.get("id", "")),
         type=_visit_type(resource),
@@ -562,7 +562,9 @@ def document_notes(resource: Resource, directory: _Directory | None = None) -> l
         return []
     authors = resource.get("author", [])
     author = ", ".join(
-        n for n in (_party_name(directory and _resolve(resource, a, directory), a) for a in authors) if n
+        n
+        for n in (_party_name(_resolve(resource, a, directory) if directory else None, a) for a in authors)
+        if n
     )
     if resource.get("resourceType") == "Composition":
         sections = []
@@ -585,8 +587,8 @@ def document_notes(resource: Resource, directory: _Directory | None = None) -> l
     notes = []
     for content in resource.get("content", []):
         attachment = content.get("attachment") or {}
-        text = attachment_text(attachment)
-        url = None if text is not None else _safe_url(attachment.get("url"))
+        decoded = attachment_text(attachment)
+        url = None if decoded is not None else _safe_url(attachment.get("url"))
         title = _first(
             attachment.get("title"), resource.get("description"), codeable_text(resource.get("type"))
         )
@@ -595,7 +597,7 @@ def document_notes(resource: Resource, directory: _Directory | None = None) -> l
                 title=title or "",
                 date=_first(resource.get("date"), attachment.get("creation")),
                 author=author,
-                text=text,
+                text=decoded,
                 url=url,
                 content_type=attachment.get("contentType"),
             )

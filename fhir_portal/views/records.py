@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -21,6 +21,10 @@ from fhir_portal.i18n import N_
 from fhir_portal.resources import records
 from fhir_portal.web.context import locale, patient_scope
 from fhir_portal.web.render import render, translate
+
+# the Formatter's methods named date/datetime shadow the types inside its class body
+_Date: TypeAlias = date
+_DateTime: TypeAlias = datetime
 
 
 # -- display helpers (shared by the home and activities views) --------------------------
@@ -78,7 +82,7 @@ class Formatter:
         local = self._aware(value)
         return f"{format_date(local.date(), 'medium', locale=self.locale)} {self.time(local)}"
 
-    def iso(self, value: str | date | datetime | None) -> str:
+    def iso(self, value: str | _Date | _DateTime | None) -> str:
         """A machine-readable value for <time datetime="...">."""
         if value is None:
             return ""
