@@ -22,6 +22,7 @@ from fhir_portal.fhir import FhirConflict, FhirGateway, FhirInvalid, FhirNotFoun
 from fhir_portal.fhir.gateway import Resource, version_of
 from fhir_portal.fhir.model import parse_datetime, telecom
 from fhir_portal.fhir.scope import DirectoryReader
+from fhir_portal.i18n import N_
 from fhir_portal.resources import directory, notifications
 from fhir_portal.resources.appointments import (
     BOOKING_SYSTEM,
@@ -96,7 +97,7 @@ async def validate(
     choice = Choice()
     kind = values.get("kind", "")
     if kind not in KINDS:
-        raise ChoiceError("kind", "kind", "Choose the kind of appointment.")
+        raise ChoiceError("kind", "kind", N_("Choose the kind of appointment."))
     choice.kind = kind
     order = choice.steps()
     if upto not in order:
@@ -106,13 +107,13 @@ async def validate(
         offered = await directory.specialties(directory_reader, kind)
         chosen = next((s for s in offered if s.code == values.get("specialty")), None)
         if chosen is None:
-            raise ChoiceError("specialty", "specialty", "Choose a specialty.")
+            raise ChoiceError("specialty", "specialty", N_("Choose a specialty."))
         choice.specialty = chosen
     if "place" in needed:
         assert choice.specialty is not None
         postal = directory.normalise_postal_code(values.get("postal", ""))
         if postal is None:
-            raise ChoiceError("place", "postal", "Enter a postal code of four digits.")
+            raise ChoiceError("place", "postal", N_("Enter a postal code of four digits."))
         choice.postal_code = postal
         location_id = values.get("location", "")
         places = await directory.places_near(
@@ -120,21 +121,21 @@ async def validate(
         )
         chosen_place = next((p for p in places if p.id == location_id), None)
         if chosen_place is None:
-            raise ChoiceError("place", "location", "Choose a clinic.")
+            raise ChoiceError("place", "location", N_("Choose a clinic."))
         choice.place = chosen_place
     if "when" in needed:
         assert choice.specialty is not None
         try:
             day = date.fromisoformat(values.get("date", ""))
         except ValueError:
-            raise ChoiceError("when", "date", "Choose a date.") from None
+            raise ChoiceError("when", "date", N_("Choose a date.")) from None
         today = datetime.now(tz).date()
         if day < today or day > today + timedelta(days=365):
-            raise ChoiceError("when", "date", "Choose a date from today on.")
+            raise ChoiceError("when", "date", N_("Choose a date from today on."))
         choice.day = day
         slot = await check_slot(directory_reader, choice, values.get("slot", ""), tz=tz)
         if slot is None:
-            raise ChoiceError("when", "slot", "Choose one of the free times.")
+            raise ChoiceError("when", "slot", N_("Choose one of the free times."))
         choice.slot = slot
     return choice
 
@@ -310,7 +311,7 @@ async def book(
 ) -> Booked:
     """Re-validate everything and book the slot; raises ``ChoiceError`` or ``SlotTaken``."""
     if not valid_key(key):
-        raise ChoiceError("confirm", "key", "The booking form expired. Please start again.")
+        raise ChoiceError("confirm", "key", N_("The booking form expired. Please start again."))
     done = await existing(scope, key)
     if done is not None:
         return Booked(done, None, "", None, already=True)
@@ -318,11 +319,11 @@ async def book(
     # (or never was) gets the same answer as losing the race, with the next free times
     choice = await validate(scope.directory, values, "when", tz=tz)
     if choice.kind == INSTANT:
-        raise ChoiceError("kind", "kind", "An instant visit has no time to book.")
+        raise ChoiceError("kind", "kind", N_("An instant visit has no time to book."))
     try:
         choice.day = date.fromisoformat(values.get("date", ""))
     except ValueError:
-        raise ChoiceError("when", "date", "Choose a date.") from None
+        raise ChoiceError("when", "date", N_("Choose a date.")) from None
     choice.slot = await check_slot(scope.directory, choice, values.get("slot", ""), tz=tz)
     if choice.slot is None:
         raise SlotTaken(await next_free(scope.directory, choice, tz=tz))

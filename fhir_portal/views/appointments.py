@@ -18,6 +18,7 @@ from aiohttp import web
 from babel.dates import format_date, format_time
 
 from fhir_portal import keys
+from fhir_portal.i18n import N_
 from fhir_portal.notify import outbox
 from fhir_portal.resources import appointments, booking, checkin, directory, queue
 from fhir_portal.resources.booking import ChoiceError, Contact, SlotTaken
@@ -205,7 +206,7 @@ async def _step_page(request: web.Request, scope: Any, choice: booking.Choice,
             scope.directory, postal, kind=choice.kind, specialty=choice.specialty.code
         ) if postal else None
         if values.get("postal") and postal is None and error is None:
-            error = ChoiceError("place", "postal", "Enter a postal code of four digits.")
+            error = ChoiceError("place", "postal", N_("Enter a postal code of four digits."))
             context["error"] = error
     elif step == "when":
         tz = zone(request)
