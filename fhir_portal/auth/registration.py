@@ -51,6 +51,7 @@ async def register(
     existing = await store.account_by_email(email)
     pending = existing is not None and not existing.email_verified and existing.patient_id is None
     if existing is not None and not pending:
+        await hash_password(password)  # the same work as a new registration (timing)
         message = compose(translations, existing.locale or data.language, settings,
                           EXISTS_SUBJECT, EXISTS_BODY, login_url=f"{base}/login",
                           reset_url=f"{base}/password-reset")

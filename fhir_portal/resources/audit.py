@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 
 from fhir_portal.fhir import FhirGateway
 from fhir_portal.fhir.gateway import Resource, reference_of
+from fhir_portal.fhir.model import reference_id
+from fhir_portal.fhir.scope import COMPARTMENT, _values_at
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
@@ -64,17 +66,48 @@ class Actor:
         return agent
 
 
+def patients_of(resource: Resource) -> set[str]:
+    """The ids of the patients whose compartment a resource lies in."""
+    kind = resource.get("resourceType", "")
+    if kind == "Patient":
+        return {str(resource["id"])} if resource.get("id") else set()
+    compartment = COMPARTMENT.get(kind)
+    if compartment is None:
+        return set()
+    found: set[str] = set()
+    for path in compartment.paths:
+        for value in _values_at(resource, path.split(".")):
+            target = reference_id(value if isinstance(value, dict) else None, "Patient")
+            if target:
+                found.add(target)
+    return found
+
+
+def is_patient_data(resource: Resource) -> bool:
+    kind = resource.get("resourceType")
+    return kind == "Patient" or (kind in COMPARTMENT and kind != "AuditEvent")
+
+
 @dataclass
 class AccessLog:
-    """What one request did with patient data (the PatientScope's on_access collects it)."""
+    """What one request did with patient data (the PatientScope's on_access collects it).
+
+    ``patient_id`` is the signed-in patient; staff requests may touch several patients,
+    gathered in ``patients`` from the resources themselves.
+    """
 
     patient_id: str | None = None
     actions: list[tuple[str, list[str]]] = field(default_factory=list)
+    patients: set[str] = field(default_factory=set)
 
     def record(self, action: str, resources: list[Resource]) -> None:
-        refs = [reference_of(r) for r in resources if r.get("resourceType") and r.get("id")]
+        kept = [r for r in resources if r.get("resourceType") and r.get("id")
+                and is_patient_data(r)]
+        refs = [reference_of(r) for r in kept]
         if refs:
             self.actions.append((action, refs))
+            for resource in kept:
+                self.patients |= patients_of(resource)
 
     def __bool__(self) -> bool:
         return bool(self.actions)
@@ -108,9 +141,11 @@ def access_event(log: AccessLog, actor: Actor) -> Resource:
     interactions = _unique(_ACTIONS.get(action, ("R", "read"))[1] for action, _ in log.actions)
     action = max((_ACTIONS.get(a, ("R", "read"))[0] for a, _ in log.actions),
                  key=lambda code: _STRENGTH[code])
-    patient_ref = f"Patient/{log.patient_id}" if log.patient_id else None
-    refs = _unique(ref for _, refs in log.actions for ref in refs if ref != patient_ref)
-    entities: list[Resource] = [_patient_entity(log.patient_id)] if log.patient_id else []
+    patients = _unique([log.patient_id] if log.patient_id else [])
+    patients += sorted(log.patients - set(patients))
+    patient_refs = {f"Patient/{p}" for p in patients}
+    refs = _unique(ref for _, refs in log.actions for ref in refs if ref not in patient_refs)
+    entities: list[Resource] = [_patient_entity(p) for p in patients[:MAX_ENTITIES]]
     entities += [
         {"what": {"reference": ref},
          "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"}}

@@ -8,10 +8,9 @@ from fhir_portal import keys
 from fhir_portal.auth.activation import ActivationError, EmailInUse, activate, find_invitation
 from fhir_portal.auth.policy import check_password
 from fhir_portal.i18n import N_
-from fhir_portal.views.auth import landing
+from fhir_portal.views.auth import complete_sign_in
 from fhir_portal.web.context import locale
 from fhir_portal.web.render import render, translate
-from fhir_portal.web.session import start_session
 
 INVALID = N_("This activation link or code cannot be used. It may have expired or been used "
              "already, or the email address is not the one it was sent to.")
@@ -66,6 +65,4 @@ async def activate_submit(request: web.Request) -> web.Response:
         return _page(request, token=token, code=code, email=email, errors={"form": translate(
             request, "This email address already belongs to another account. Contact us so we "
                      "can help.")}, status=409)
-    response = web.HTTPSeeOther(landing(account, "/"))
-    await start_session(request, response, account)
-    raise response
+    raise await complete_sign_in(request, account, method="activation")

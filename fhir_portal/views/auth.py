@@ -14,11 +14,12 @@ from fhir_portal.auth.mail import send_account_email
 from fhir_portal.auth.policy import check_password
 from fhir_portal.auth.reset import ResetError, request_reset, reset_password, reset_token
 from fhir_portal.auth.store import Account
-from fhir_portal.i18n import N_
+from fhir_portal.i18n import LANGUAGES, N_
 from fhir_portal.resources.audit import Actor
 from fhir_portal.web.audit import actor_of, record_authentication
 from fhir_portal.web.background import spawn
 from fhir_portal.web.context import locale, principal
+from fhir_portal.web.locale import COOKIE as LANGUAGE_COOKIE
 from fhir_portal.web.render import render, translate
 from fhir_portal.web.session import end_session, start_session
 
@@ -44,6 +45,19 @@ def landing(account: Account, next_url: str) -> str:
     if account.is_staff_only and next_url == "/":
         return "/staff"
     return next_url
+
+
+async def complete_sign_in(request: web.Request, account: Account, next_url: str = "/", *,
+                           method: str = "password") -> web.HTTPSeeOther:
+    """The redirect that finishes any sign-in: fresh session, the account's language, audit."""
+    response = web.HTTPSeeOther(landing(account, next_url))
+    await start_session(request, response, account)
+    if account.locale in LANGUAGES:
+        response.set_cookie(LANGUAGE_COOKIE, str(account.locale), path="/",
+                            max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
+                            secure=request.app[keys.SETTINGS].cookie_secure)
+    record_authentication(request, _actor(account, request), success=True, method=method)
+    return response
 
 
 def _actor(account: Account, request: web.Request) -> Actor:
@@ -89,10 +103,7 @@ async def login(request: web.Request) -> web.Response:
             error = translate(request, "Please confirm your email address first: open the link "
                             "we sent you.")
         else:
-            response = web.HTTPSeeOther(landing(account, next_url))
-            await start_session(request, response, account)
-            record_authentication(request, _actor(account, request), success=True)
-            raise response
+            raise await complete_sign_in(request, account, next_url)
     return _login_page(request, next_url=next_url, email=email, error=error,
                        status=400 if error else 200)
 
@@ -265,8 +276,7 @@ async def oidc_callback(request: web.Request) -> web.Response:
         return _oidc_refused(request, exc, status=409)
     if linking is not None:
         raise web.HTTPSeeOther("/account?linked=1")
-    response = web.HTTPSeeOther(landing(account, saved.get("next") or "/"))
+    response = await complete_sign_in(request, account, saved.get("next") or "/",
+                                      method="oidc")
     response.del_cookie(PREAUTH_COOKIE, path="/")
-    await start_session(request, response, account)
-    record_authentication(request, _actor(account, request), success=True, method="oidc")
     raise response

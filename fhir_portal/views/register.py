@@ -11,11 +11,10 @@ from fhir_portal.auth.registration import VerificationError, register, verify
 from fhir_portal.i18n import LANGUAGES, N_
 from fhir_portal.notify.email import EmailError
 from fhir_portal.resources.patients import ProfileData
-from fhir_portal.views.auth import landing
+from fhir_portal.views.auth import complete_sign_in
 from fhir_portal.views.profile import form_data, validate_profile
 from fhir_portal.web.context import locale, principal
 from fhir_portal.web.render import render, translate
-from fhir_portal.web.session import start_session
 
 
 def _page(request: web.Request, data: ProfileData, errors: dict[str, str],
@@ -81,6 +80,4 @@ async def verify_email(request: web.Request) -> web.Response:
                                          "already confirmed your email, just sign in.")],
             "link": ("/login", translate(request, "Sign in")),
         }, status=400)
-    response = web.HTTPSeeOther(landing(account, "/"))
-    await start_session(request, response, account)
-    raise response
+    raise await complete_sign_in(request, account, method="email-link")

@@ -88,7 +88,9 @@ def staff_gateway(request: web.Request, *roles: Role) -> FhirGateway:
     allowed = roles or (Role.AGENT, Role.CLINICIAN, Role.ADMIN)
     if not who.has(*allowed):
         raise web.HTTPForbidden()
-    return request.app[keys.GATEWAY]
+    from fhir_portal.web.audit import audited_gateway
+
+    return audited_gateway(request)  # patient data staff touch is audited per request
 
 
 def directory(request: web.Request) -> DirectoryReader:

@@ -84,15 +84,17 @@ async def test_register_confirm_profile_conflict_reset(mail_client, sink, gatewa
                                   fresh=True)
     actions = {e.get("action") for e in events.resources}
     assert "U" in actions and "R" in actions
+    logins = [e for e in events.resources if e["type"]["code"] == "110114"]
+    assert logins and logins[0]["outcome"] == "0"  # the sign-in by the confirmation link
     update_event = next(e for e in events.resources if e.get("action") == "U")
     assert update_event["agent"][0]["who"]["reference"] == f"Patient/{account.patient_id}"
     assert "Idah" not in str(update_event)  # references only, no PHI
     # password reset by email, single use, then sign in with the new password
     page = await client.get("/password-reset")
+    before = len(sink.messages)
     await client.post("/password-reset", data={"csrf_token": csrf_of(await page.text()),
                                                 "email": email})
-    before = len(sink.messages)
-    reset = await sink.wait_for_async(email, after=before - 1)
+    reset = await sink.wait_for_async(email, after=before)
     reset_link = next(link for link in links_in(reset) if "/password-reset/" in link)
     reset_path = reset_link.split("8080", 1)[1]
     form_page = await client.get(reset_path)
@@ -130,3 +132,30 @@ async def test_another_patients_ids_are_not_found(client, accounts, gateway):
                 assert "Page not found" in await response.text()
                 checked += 1
     assert checked >= 4
+
+
+async def test_staff_reads_are_audited_with_the_practitioner_and_the_patient(app, client, gateway):
+    from aiohttp.test_utils import make_mocked_request
+
+    from fhir_portal.auth.roles import Principal, Role
+    from fhir_portal.resources import audit
+    from fhir_portal.web.audit import ACCESS_LOG, actor_of
+    from fhir_portal.web.context import PRINCIPAL, staff_gateway
+
+    practitioner = (await gateway.search("Practitioner", {"_count": "1"})).resources[0]["id"]
+    condition = (await gateway.search("Condition", {"patient": "Patient/pat-bjorn"})).resources[0]
+    request = make_mocked_request("GET", "/staff/somewhere", app=app)
+    request[PRINCIPAL] = Principal(account_id=7, email="c@contoso.example", display_name="C",
+                                   roles=frozenset({Role.CLINICIAN}),
+                                   practitioner_id=practitioner)
+    staff = staff_gateway(request, Role.CLINICIAN)
+    await staff.read("Condition", condition["id"])
+    await staff.read("Practitioner", practitioner)  # directory data: not audited
+    event = audit.access_event(request[ACCESS_LOG], actor_of(request))
+    assert event["agent"][0]["who"]["reference"] == f"Practitioner/{practitioner}"
+    whats = [e["what"]["reference"] for e in event["entity"]]
+    assert whats == ["Patient/pat-bjorn", f"Condition/{condition['id']}"]
+    created = await gateway.create(event)
+    found = await gateway.search("AuditEvent", {"patient": "Patient/pat-bjorn",
+                                                "_id": created["id"]}, fresh=True)
+    assert [e["id"] for e in found.resources] == [created["id"]]

@@ -86,7 +86,8 @@ async def test_every_route_has_an_expectation(app):
 
 
 def _refused(status: int, location: str) -> bool:
-    return status in (401, 403) or location.startswith("/login?next=") or location == "/staff"
+    return (status in (401, 403) or location.startswith("/login?next=")
+            or location.startswith("/staff"))
 
 
 @pytest.mark.parametrize("role", ["anonymous", "patient", "agent", "clinician", "admin"])
