@@ -110,6 +110,10 @@ async def refresh_nav_badges(request: web.Request) -> None:
     request[NAV_BADGES] = badges
 
 
+def _wants_json(accept: str) -> bool:
+    return "application/json" in accept and "text/html" not in accept
+
+
 @web.middleware
 async def nav_badges(request: web.Request, handler: Any) -> web.StreamResponse:
     if (
@@ -117,6 +121,8 @@ async def nav_badges(request: web.Request, handler: Any) -> web.StreamResponse:
         and request.get(PRINCIPAL) is not None
         and request.app.get(NAV_BADGE_PROVIDERS)
         and not request.path.startswith(_NO_BADGES)
+        and "Upgrade" not in request.headers  # websockets render no page
+        and not _wants_json(request.headers.get("Accept", ""))
     ):
         await refresh_nav_badges(request)
     response: web.StreamResponse = await handler(request)
