@@ -19,11 +19,10 @@ from fhir_portal import keys
 from fhir_portal.auth.roles import Principal, Role
 from fhir_portal.chat.hub import HUB, Side, conversation_room
 from fhir_portal.fhir import FhirError, FhirGateway
-from fhir_portal.fhir.scope import DirectoryReader
 from fhir_portal.i18n import N_
 from fhir_portal.resources import chat, knowledge
 from fhir_portal.views.chat import STATUS_TEXT, authorise_socket, send, when
-from fhir_portal.web.context import locale, principal, staff_gateway
+from fhir_portal.web.context import directory, locale, principal, staff_gateway
 from fhir_portal.web.origin import check_websocket_origin
 from fhir_portal.web.render import render, translate
 
@@ -130,7 +129,7 @@ async def chat_page(request: web.Request, *, error: str | None = None, text: str
     query = request.query.get("q", "").strip()[:MAX_QUERY]
     results: list[knowledge.ArticleLink] | None = None
     if query:
-        lib = await knowledge.library(request.app, DirectoryReader(gateway))
+        lib = await knowledge.library(request.app, directory(request))
         results = lib.search(query, locale(request), limit=8)
     return render(request, "staff_chats/chat.html", _common(
         request, chat=current, patient=details, query=query, results=results, error=error,
@@ -159,7 +158,7 @@ async def send_article(request: web.Request) -> web.Response:
     gateway, who = _staff(request)
     form = await request.post()
     article_id = str(form.get("article_id", ""))
-    lib = await knowledge.library(request.app, DirectoryReader(gateway))
+    lib = await knowledge.library(request.app, directory(request))
     article = lib.get(article_id)
     if article is None:
         return await chat_page(request, status=400,

@@ -64,7 +64,7 @@ async def test_the_index_follows_articles_published_and_withdrawn_through_fhir(
     await sign_in(client, email)
     await client.get("/knowledge")  # the library is loaded
     word = f"zorbulation{uuid.uuid4().hex[:6]}"
-    article_id = f"kb-test-{uuid.uuid4().hex[:8]}"
+    article_id = f"kb-itest-{uuid.uuid4().hex[:8]}"
     resource = {
         "resourceType": "DocumentReference", "id": article_id, "status": "current",
         "type": {"coding": [{"system": "http://fhir-portal.example.org/fhir/CodeSystem/document-type",
@@ -79,6 +79,13 @@ async def test_the_index_follows_articles_published_and_withdrawn_through_fhir(
         ],
     }
     created = await gateway.update(resource)
+    try:
+        await _publish_and_withdraw(client, app, gateway, created, word, article_id)
+    finally:
+        await gateway.delete("DocumentReference", article_id)  # never leave it on the shared server
+
+
+async def _publish_and_withdraw(client, app, gateway, created, word, article_id) -> None:  # type: ignore[no-untyped-def]
     library = app[LIBRARY]
     await library.refresh(DirectoryReader(gateway))  # what the 30-second refresher does
     assert article_id in library.articles
@@ -92,4 +99,3 @@ async def test_the_index_follows_articles_published_and_withdrawn_through_fhir(
     assert article_id not in library.articles
     assert f"All about {word}" not in await (await client.get(f"/knowledge?q={word}")).text()
     assert (await client.get(f"/knowledge/{article_id}")).status == 404
-    await gateway.delete("DocumentReference", article_id)
