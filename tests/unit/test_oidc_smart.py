@@ -238,3 +238,35 @@ async def test_smart_refusals(smart_client):
                                           allow_redirects=False)
         assert response.status == 400 and "did not say which patient" in await response.text()
         assert COOKIE not in response.cookies
+
+
+async def test_a_signed_in_patient_links_an_external_account_then_signs_in_with_it(oidc_client):
+    from tests.support import sign_in
+
+    assert (await sign_in(oidc_client, "anna@example.org")).status == 303
+    with respx.mock(assert_all_mocked=False, assert_all_called=False) as router:
+        router.route(host="127.0.0.1").pass_through()
+        holder: dict[str, str] = {}
+        # an unverified, different email: linking rests on the signed-in session, not the claim
+        _mock_provider(router, lambda: _id_token(holder["nonce"], email="anna@elsewhere.example",
+                                                 email_verified=False))
+        page = await oidc_client.get("/account")
+        assert "Connect your Microsoft account" in await page.text()
+        response = await oidc_client.post("/oidc/start", data={
+            "csrf_token": csrf_of(await page.text()), "link": "1"}, allow_redirects=False)
+        holder.update({k: v[0] for k, v in parse_qs(urlsplit(
+            response.headers["Location"]).query).items()})
+        linked = await _finish(oidc_client, holder["state"])
+        assert linked.status == 303 and linked.headers["Location"] == "/account?linked=1"
+        account_page = await oidc_client.get("/account?linked=1")
+        assert "anna@elsewhere.example" in await account_page.text()
+        # signed out, the external account now signs Anna in
+        oidc_client.session.cookie_jar.clear()
+        holder.clear()
+        holder.update(await _start(oidc_client))
+        response = await _finish(oidc_client, holder["state"])
+    assert response.status == 303 and response.headers["Location"] == "/"
+    store = oidc_client.app[keys.ACCOUNTS]
+    session = await store.session(response.cookies[COOKIE].value)
+    account = await store.account_by_email("anna@example.org")
+    assert session.account_id == account.id
