@@ -167,6 +167,9 @@ def _involves(resource: Resource, party: str) -> bool:
 
 
 def is_message(resource: Resource) -> bool:
+    """A message of the portal's category that was not withdrawn (entered-in-error)."""
+    if resource.get("status") == "entered-in-error":
+        return False
     return any(
         c.get("system") == CATEGORY_SYSTEM and c.get("code") == CATEGORY_CODE
         for concept in resource.get("category", [])
@@ -330,7 +333,12 @@ async def unread_count(scope: PatientScope) -> int:
     """Messages addressed to the patient that they have not opened (always fresh)."""
     page = await scope.search(
         "Communication",
-        {"category": CATEGORY, "received:missing": "true", "_summary": "count"},
+        {
+            "category": CATEGORY,
+            "received:missing": "true",
+            "status:not": "entered-in-error",
+            "_summary": "count",
+        },
         via="recipient",
         fresh=True,
     )
@@ -343,6 +351,7 @@ async def _list(scope: PatientScope, via: str, page: int, per_page: int, fresh: 
         "Communication",
         {
             "category": CATEGORY,
+            "status:not": "entered-in-error",
             "_sort": "-sent",
             "_count": str(per_page + 1),
             "_offset": str((page - 1) * per_page),

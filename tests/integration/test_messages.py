@@ -396,3 +396,15 @@ async def test_the_pages_speak_danish(client, accounts, gateway) -> None:
     assert "Vælg en behandler" in compose and "Send besked" in compose
     thread = await (await client.get(f"/messages/{written['id']}")).text()
     assert "Svar Mette Hansen" in thread and "Dit svar" in thread
+
+
+async def test_a_message_the_ehr_withdraws_disappears(client, accounts, gateway) -> None:
+    patient_id = await new_patient(gateway)
+    scope = PatientScope(gateway, patient_id)
+    written = await gateway.create(ehr_message(patient_id, subject="Sent to the wrong patient"))
+    assert await messages.unread_count(scope) == 1
+    await gateway.update({**written, "status": "entered-in-error"})
+    assert await messages.unread_count(scope) == 0
+    assert (await messages.inbox(scope)).items == []
+    await as_user(client, await make_patient_account(accounts, patient_id))
+    assert (await client.get(f"/messages/{written['id']}")).status == 404
