@@ -961,7 +961,10 @@ async def clinician_reply(
     resources = await _clinician_thread_resources(gateway, practitioner_id, thread_id)
     root = resources[0]
     patient_ref = _ref(root.get("subject"))
-    if not patient_ref.startswith("Patient/"):
+    if not patient_ref.startswith("Patient/") or not any(
+        _involves(r, patient_ref) for r in resources
+    ):
+        # only conversations with the patient are answered to the patient
         raise MessageError("body", N_("This conversation cannot be answered."))
     from_patient = [r for r in resources if _sender_ref(r) == patient_ref]
     answered = from_patient[-1] if from_patient else resources[-1]
