@@ -153,6 +153,9 @@ def test_chat_page_without_javascript(browser: Browser, portal: LivePortal) -> N
         expect(page.get_by_text("Write a message before you send it.")).to_be_visible()
         expect(page.get_by_label("Your message")).to_have_attribute("aria-describedby", "chat-text-error")
         # (axe-core needs JavaScript; this page is checked with it in the test above)
+        page.get_by_role("button", name="End this chat and start over").click()
+        expect(page.locator(".chat-messages li")).to_have_count(0)
+        expect(page.locator(".chat-status")).to_contain_text("You are chatting with the Health Bot.")
     finally:
         context.close()
 

@@ -62,6 +62,13 @@ async def say(client, text: str, message_id: str | None = None):  # type: ignore
         allow_redirects=False)
 
 
+async def retire(gateway: FhirGateway, task: dict) -> None:
+    """Leave no open escalation behind on the shared server (other people's queues)."""
+    current = await gateway.read("Task", task["id"], fresh=True)
+    if current["status"] in escalation.OPEN_STATUSES:
+        await gateway.update({**current, "status": "cancelled"})
+
+
 async def escalation_task(gateway: FhirGateway, patient_id: str) -> dict:
     page = await gateway.search("Task", {
         "patient": f"Patient/{patient_id}",
@@ -179,6 +186,7 @@ async def test_emergency_words_escalate_urgently_to_clinicians(
     assert task["id"] in await (await clinician.get("/staff/chats")).text()
     agent = await staff_client(aiohttp_client, app, accounts, Role.AGENT)
     assert task["id"] not in await (await agent.get("/staff/chats")).text()
+    await retire(gateway, task)
 
 
 async def test_two_misses_in_a_row_escalate(aiohttp_client, app, accounts, gateway) -> None:
@@ -190,6 +198,7 @@ async def test_two_misses_in_a_row_escalate(aiohttp_client, app, accounts, gatew
     await say(patient, "wibble plonk frumious")
     task = await escalation_task(gateway, patient_id)
     assert task["description"] == "The Health Bot could not help twice in a row"
+    await retire(gateway, task)
 
 
 async def _ws(client, path: str, **kwargs):  # type: ignore[no-untyped-def]
@@ -286,6 +295,7 @@ async def test_a_patient_cannot_join_another_patients_chat(
     # patients are not staff
     assert (await bob.get("/staff/chats")).status == 403
     assert (await bob.get(f"/staff/chats/{task['id']}")).status == 403
+    await retire(gateway, task)
 
 
 async def test_staff_live_updates_over_websockets(aiohttp_client, app, accounts, gateway) -> None:
@@ -319,3 +329,4 @@ async def test_staff_live_updates_over_websockets(aiohttp_client, app, accounts,
     assert heard["message"]["text"] == "Tak!" and heard["message"]["author"] == "patient"
     for ws in (queue_ws, patient_ws, staff_ws):
         await ws.close()
+    await retire(gateway, task)
