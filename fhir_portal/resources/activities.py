@@ -344,7 +344,7 @@ async def mark_done(
     source: str,
     resource_id: str,
     index: int,
-    version: str,
+    version: str | None,
     title: str,
     tz: tzinfo,
     now: datetime | None = None,

@@ -13,8 +13,9 @@ from fhir_portal.web.render import render, translate
 RETURN_PATHS = {"/", "/activities"}
 
 
-async def _page(request: web.Request, *, error: str | None = None, status: int = 200,
-                fresh: bool = False) -> web.Response:
+async def _page(
+    request: web.Request, *, error: str | None = None, status: int = 200, fresh: bool = False
+) -> web.Response:
     scope = patient_scope(request)
     groups = await activities.overview(scope, patient_tz(request), fresh=fresh)
     notice = None
@@ -25,8 +26,13 @@ async def _page(request: web.Request, *, error: str | None = None, status: int =
     return render(
         request,
         "activities/index.html",
-        {"groups": groups, "notice": notice, "error": error, "return_to": "/activities",
-         **display_context(request)},
+        {
+            "groups": groups,
+            "notice": notice,
+            "error": error,
+            "return_to": "/activities",
+            **display_context(request),
+        },
         status=status,
     )
 
@@ -51,7 +57,7 @@ async def mark_done(request: web.Request) -> web.StreamResponse:
             source=str(form.get("source", "")),
             resource_id=str(form.get("id", "")),
             index=index,
-            version=str(form.get("version", "")),
+            version=str(form.get("version", "")) or None,
             title=str(form.get("title", "")),
             tz=patient_tz(request),
         )

@@ -24,6 +24,12 @@ async def home(request: web.Request) -> web.Response:
     return render(
         request,
         "home.html",
-        {"view": view, "patient": view.patient, "notice": notice, "error": None, "return_to": "/",
-         **display_context(request)},
+        {
+            "view": view,
+            "patient": view.patient,
+            "notice": notice,
+            "error": None,
+            "return_to": "/",
+            **display_context(request),
+        },
     )
