@@ -254,3 +254,53 @@ async def test_activation_page_signs_in_to_the_first_sign_in_profile(client, set
     for path in ("/", "/records", "/messages"):
         response = await client.get(path, allow_redirects=False)
         assert response.headers.get("Location") == "/profile?first=1", path
+
+
+async def test_sign_out_other_sessions_and_everywhere(client):
+    import aiohttp
+
+    app, laptop = client.app, client
+    await _staff(laptop)
+    base = str(laptop.make_url("/"))
+    # two more browsers on the same portal, each with its own cookies
+    async with aiohttp.ClientSession(base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True)) \
+            as phone, aiohttp.ClientSession(base_url=base,
+                                            cookie_jar=aiohttp.CookieJar(unsafe=True)) as tablet:
+        await _sessions_scenario(app, laptop, phone, tablet)
+
+
+async def _sessions_scenario(app, laptop, phone, tablet):  # type: ignore[no-untyped-def]
+    for browser in (laptop, phone, tablet):
+        assert (await sign_in(browser, "agent@contoso.example")).status == 303
+    page = await laptop.get("/account")
+    assert "signed in on 3 devices" in await page.text()
+    response = await laptop.post("/account/sign-out-others",
+                                 data={"csrf_token": csrf_of(await page.text())},
+                                 allow_redirects=False)
+    assert response.headers["Location"] == "/account?others=1"
+    assert (await laptop.get("/staff", allow_redirects=False)).status == 200
+    for other in (phone, tablet):
+        assert (await other.get("/staff", allow_redirects=False)).status == 303
+    # change the password: other sessions end, this one stays
+    assert (await sign_in(phone, "agent@contoso.example")).status == 303
+    page = await laptop.get("/account")
+    wrong = await laptop.post("/account/password", data={
+        "csrf_token": csrf_of(await page.text()), "current": "not it at all",
+        "password": "a new long passphrase", "confirm": "a new long passphrase"})
+    assert wrong.status == 400 and "current password is not right" in await wrong.text()
+    changed = await laptop.post("/account/password", data={
+        "csrf_token": csrf_of(await page.text()), "current": TEST_PASSWORD,
+        "password": "a new long passphrase", "confirm": "a new long passphrase"},
+        allow_redirects=False)
+    assert changed.headers["Location"] == "/account?password=1"
+    assert (await phone.get("/staff", allow_redirects=False)).status == 303
+    assert (await laptop.get("/staff", allow_redirects=False)).status == 200
+    # everywhere: this session too
+    page = await laptop.get("/account")
+    response = await laptop.post("/account/sign-out-everywhere",
+                                 data={"csrf_token": csrf_of(await page.text())},
+                                 allow_redirects=False)
+    assert response.headers["Location"] == "/login?signed_out=1"
+    assert (await laptop.get("/staff", allow_redirects=False)).status == 303
+    account = await app[keys.ACCOUNTS].account_by_email("agent@contoso.example")
+    assert await app[keys.ACCOUNTS].count_sessions_of(account.id) == 0
