@@ -408,3 +408,26 @@ async def test_a_message_the_ehr_withdraws_disappears(client, accounts, gateway)
     assert (await messages.inbox(scope)).items == []
     await as_user(client, await make_patient_account(accounts, patient_id))
     assert (await client.get(f"/messages/{written['id']}")).status == 404
+
+
+async def test_a_note_between_clinicians_about_a_patient_stays_between_them(
+    client, accounts, gateway
+) -> None:
+    patient_id = await new_patient(gateway)
+    note = ehr_message(patient_id, subject="Internal: dose question", body="Between us")
+    note["recipient"] = [{"reference": "Practitioner/prac-rikke-dahl"}]
+    written = await gateway.create(note)
+    await as_user(client, await make_patient_account(accounts, patient_id))
+    assert (await client.get(f"/messages/{written['id']}")).status == 404
+    assert "Internal: dose question" not in await (await client.get("/messages")).text()
+
+    await as_user(client, await make_staff_account(accounts, Role.CLINICIAN, DOCTOR))
+    page = await client.get(f"/staff/messages/{written['id']}")
+    html = await page.text()
+    assert page.status == 200 and "Between us" in html and "Send reply" not in html
+    refused = await client.post(
+        f"/staff/messages/{written['id']}/reply",
+        data={"csrf_token": csrf_of(html), "key": messages.new_message_key(), "body": "To the patient?"},
+    )
+    assert refused.status == 422 and "This conversation cannot be answered." in await refused.text()
+    assert await messages.unread_count(PatientScope(gateway, patient_id)) == 0
