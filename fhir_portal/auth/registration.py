@@ -77,6 +77,28 @@ async def register(
     return Outgoing(email, message)
 
 
+async def resend(
+    store: AccountStore, settings: Settings, translations: Translations, email: str,
+    language: str | None,
+) -> Outgoing | None:
+    """A fresh confirmation link for a registration that is still waiting (else None)."""
+    account = await store.account_by_email(email.strip())
+    if account is None or account.email_verified or account.patient_id is not None:
+        return None
+    previous = await store.latest_token(account.id, PURPOSE)
+    if previous is None:
+        return None
+    secret = await store.create_token(
+        PURPOSE, lifetime_seconds=LIFETIME_HOURS * 3600, account_id=account.id,
+        email=account.email, data=previous.data,
+    )
+    base = settings.public_url.rstrip("/")
+    message = compose(translations, account.locale or language, settings, VERIFY_SUBJECT,
+                      VERIFY_BODY, link=f"{base}/register/verify?token={secret}",
+                      hours=LIFETIME_HOURS)
+    return Outgoing(account.email, message)
+
+
 async def verify(store: AccountStore, gateway: FhirGateway, secret: str) -> Account:
     """Confirm the email: create the Patient (retry-safe) and open the account."""
     token = await store.token(PURPOSE, secret)

@@ -391,6 +391,14 @@ class AccountStore:
             row = await cur.fetchone()
         return _token(row) if row else None
 
+    async def latest_token(self, account_id: int, purpose: str) -> Token | None:
+        async with self.db.execute(
+            "SELECT * FROM tokens WHERE account_id = ? AND purpose = ?"
+            " ORDER BY created_at DESC LIMIT 1", (account_id, purpose),
+        ) as cur:
+            row = await cur.fetchone()
+        return _token(row) if row else None
+
     async def use_token(self, token: Token) -> bool:
         """Mark a token used; False when it was used (or expired) already: single use."""
         cursor = await self.db.execute(

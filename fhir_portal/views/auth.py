@@ -66,10 +66,10 @@ def _actor(account: Account, request: web.Request) -> Actor:
 
 
 def _login_page(request: web.Request, *, next_url: str, email: str, error: str | None,
-                status: int = 200) -> web.Response:
+                status: int = 200, unverified: bool = False) -> web.Response:
     settings = request.app[keys.SETTINGS]
     return render(request, "auth/login.html", {
-        "next": next_url, "email": email, "error": error,
+        "next": next_url, "email": email, "error": error, "unverified": unverified,
         "oidc_name": settings.oidc_name if oidc.configured(settings) else None,
     }, status=status)
 
@@ -88,6 +88,7 @@ async def login(request: web.Request) -> web.Response:
     next_url = safe_next(str(form.get("next", "")))
     store = request.app[keys.ACCOUNTS]
     error = None
+    unverified = False
     if not email or not password:
         error = translate(request, "Enter your email and password.")
     else:
@@ -102,10 +103,11 @@ async def login(request: web.Request) -> web.Response:
         except EmailNotVerified:
             error = translate(request, "Please confirm your email address first: open the link "
                             "we sent you.")
+            unverified = True
         else:
             raise await complete_sign_in(request, account, next_url)
     return _login_page(request, next_url=next_url, email=email, error=error,
-                       status=400 if error else 200)
+                       status=400 if error else 200, unverified=unverified)
 
 
 async def logout_form(request: web.Request) -> web.Response:

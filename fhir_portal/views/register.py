@@ -7,12 +7,13 @@ from aiohttp import web
 from fhir_portal import keys
 from fhir_portal.auth.mail import send_account_email
 from fhir_portal.auth.policy import check_password
-from fhir_portal.auth.registration import VerificationError, register, verify
+from fhir_portal.auth.registration import VerificationError, register, resend, verify
 from fhir_portal.i18n import LANGUAGES, N_
 from fhir_portal.notify.email import EmailError
 from fhir_portal.resources.patients import ProfileData
 from fhir_portal.views.auth import complete_sign_in
 from fhir_portal.views.profile import form_data, validate_profile
+from fhir_portal.web.background import spawn
 from fhir_portal.web.context import locale, principal
 from fhir_portal.web.render import render, translate
 
@@ -65,6 +66,29 @@ async def register_submit(request: web.Request) -> web.Response:
             translate(request, "The link works for 48 hours. If you do not see the email, "
                                "look in your spam folder."),
         ],
+    })
+
+
+async def resend_link(request: web.Request) -> web.Response:
+    """Send the confirmation link again (same answer whether or not it was needed)."""
+    form = await request.post()
+    email = str(form.get("email", "")).strip()[:254]
+    app = request.app
+    language = locale(request)
+
+    async def send() -> None:
+        outgoing = await resend(app[keys.ACCOUNTS], app[keys.SETTINGS], app[keys.TRANSLATIONS],
+                                email, language)
+        if outgoing is not None:
+            await send_account_email(app[keys.SETTINGS], outgoing.to, outgoing.message)
+
+    if "@" in email:
+        spawn(app, send(), what="confirmation email")
+    return render(request, "auth/message.html", {
+        "heading": translate(request, "Check your email"),
+        "lines": [translate(request, "If %(email)s is waiting for confirmation, we have sent it a "
+                                     "new link. The link works for 48 hours.", email=email)],
+        "link": ("/login", translate(request, "Back to sign in")),
     })
 
 

@@ -56,6 +56,7 @@ def setup(app: web.Application) -> None:
             web.get("/register", register_views.register_form, name="register"),
             web.post("/register", register_views.register_submit, name="register-submit"),
             web.get("/register/verify", register_views.verify_email, name="register-verify"),
+            web.post("/register/resend", register_views.resend_link, name="register-resend"),
             web.get("/activate", activate_views.activate_form, name="activate"),
             web.post("/activate", activate_views.activate_submit, name="activate-submit"),
             web.get("/password-reset", auth.reset_form, name="password-reset"),

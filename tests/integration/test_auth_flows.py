@@ -42,9 +42,18 @@ async def test_register_confirm_profile_conflict_reset(mail_client, sink, gatewa
     response = await client.post("/register", data=form)
     assert response.status == 200
     # not usable before the email is confirmed
-    assert (await sign_in(client, email)).status == 400
     message = await sink.wait_for_async(email)
+    first_link = next(link for link in links_in(message) if "/register/verify" in link)
+    refused = await sign_in(client, email)
+    assert refused.status == 400 and "Send the link again" in await refused.text()
+    # the link can be sent again; the new one replaces the old one
+    before = len(sink.messages)
+    await client.post("/register/resend", data={"csrf_token": csrf_of(await refused.text()),
+                                                 "email": email})
+    message = await sink.wait_for_async(email, after=before)
     link = next(link for link in links_in(message) if "/register/verify" in link)
+    assert link != first_link
+    assert (await client.get(first_link.split("8080", 1)[1])).status == 400
     path = link.split("8080", 1)[1]
     confirmed = await client.get(path, allow_redirects=False)
     assert confirmed.status == 303 and confirmed.headers["Location"] == "/profile?first=1"

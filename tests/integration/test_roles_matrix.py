@@ -26,6 +26,7 @@ ROUTE_CLASS: dict[str, str] = {
     "healthz": PUBLIC, "login": PUBLIC, "login-submit": PUBLIC, "logout": PUBLIC,
     "logout-form": PUBLIC, "language": PUBLIC, "static": PUBLIC,
     "register": PUBLIC, "register-submit": PUBLIC, "register-verify": PUBLIC,
+    "register-resend": PUBLIC,
     "activate": PUBLIC, "activate-submit": PUBLIC,
     "password-reset": PUBLIC, "password-reset-submit": PUBLIC,
     "password-reset-token": PUBLIC, "password-reset-token-submit": PUBLIC,
