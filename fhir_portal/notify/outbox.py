@@ -56,7 +56,8 @@ class Outbox:
 
     async def run_once(self) -> int:
         """One round: deliver what is due; returns how many were delivered."""
-        due = await notifications.pending(self.gateway)
+        mediums = ("email", "sms") if self.settings.sms_webhook_url else ("email",)
+        due = await notifications.pending(self.gateway, mediums=mediums)
         smtp_up: bool | None = None
         done = 0
         for item in due:
@@ -65,8 +66,6 @@ class Outbox:
                     smtp_up = await self.smtp_reachable()
                 if not smtp_up:
                     continue
-            elif not self.settings.sms_webhook_url:
-                continue  # SMS not configured here: leave it for a worker that can send
             claimed = await notifications.claim(self.gateway, item, base=self.base, cap=self.cap)
             if claimed is None:
                 continue

@@ -171,20 +171,26 @@ def parse(resource: Resource) -> Notification | None:
     )
 
 
-async def pending(gateway: FhirGateway, *, limit: int = 50) -> list[Notification]:
-    """Notifications waiting for delivery whose next attempt is due, oldest first."""
-    page = await gateway.search(
-        "Communication",
-        {
-            "category": f"{CATEGORY_SYSTEM}|notification",
-            "status": "in-progress",
-            "_sort": "_lastUpdated",
-            "_count": str(limit),
-        },
-        fresh=True,
-    )
+async def pending(
+    gateway: FhirGateway, *, mediums: tuple[str, ...] = ("email", "sms"), page_size: int = 100,
+    max_pages: int = 10,
+) -> list[Notification]:
+    """Notifications of ``mediums`` waiting for delivery whose next attempt is due.
+
+    Every page is read (bounded), so messages this worker cannot send (e.g. SMS where no
+    webhook is configured) never starve the ones it can.
+    """
+    params: dict[str, str] = {
+        "category": f"{CATEGORY_SYSTEM}|notification",
+        "status": "in-progress",
+        "_sort": "_lastUpdated",
+        "_count": str(page_size),
+    }
+    if set(mediums) != set(MEDIUMS):
+        params["medium"] = ",".join(f"{MODE_SYSTEM}|{MEDIUMS[m][0]}" for m in mediums)
+    page = await gateway.search_all("Communication", params, fresh=True, max_pages=max_pages)
     found = [n for n in (parse(r) for r in page.resources) if n is not None]
-    return [n for n in found if n.due]
+    return [n for n in found if n.due and n.medium in mediums]
 
 
 def backoff(attempts: int, *, base: float, cap: float) -> timedelta:

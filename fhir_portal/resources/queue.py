@@ -40,7 +40,7 @@ KIND_TOKEN = f"{KIND_SYSTEM}|{INSTANT}"
 @dataclass
 class QueueState:
     appointment_id: str
-    status: str  # waiting | ready | left | done
+    status: str  # waiting | ready | checked-in | booked | left | done
     position: int | None
     estimated_minutes: int | None
     practitioner: str
@@ -49,7 +49,7 @@ class QueueState:
     start: datetime | None
 
     def visit_url(self, template: str) -> str | None:
-        if self.status != "ready":
+        if self.status not in ("ready", "checked-in"):
             return None
         return template.format(appointment_id=self.appointment_id)
 
@@ -121,10 +121,12 @@ async def state(scope: PatientScope, gateway: FhirGateway, appointment_id: str) 
         position = ids.index(appointment_id) + 1 if appointment_id in ids else len(ids) + 1
         estimate = position * MINUTES_PER_PATIENT
         label = "waiting"
-    elif status in ("arrived", "checked-in") and item.practitioner:
-        label = "ready"
-    elif status in ("arrived", "checked-in", "booked"):
-        label = "waiting"  # checked in for a scheduled virtual visit
+    elif item.kind == INSTANT and status in ("arrived", "checked-in") and item.practitioner:
+        label = "ready"  # a clinician took the patient from the queue
+    elif status in ("arrived", "checked-in"):
+        label = "checked-in"  # a scheduled virtual visit: the video room is open
+    elif status == "booked":
+        label = "booked"  # not checked in yet
     elif status == "cancelled":
         label = "left"
     else:

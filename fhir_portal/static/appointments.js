@@ -39,14 +39,17 @@
       .then(function (state) {
         if (!state) { return; }
         setText("message", state.message);
-        setText("estimate", state.estimate_text || "");
+        if (state.status === "waiting" || state.status === "ready") {
+          setText("estimate", state.estimate_text || "");
+        }
         showVisit(state);
         if (last !== state.status && state.status === "ready") {
           var link = field("visit") && field("visit").querySelector("a");
           if (link) { link.focus(); }
         }
         last = state.status;
-        if (state.status === "waiting" || state.status === "ready") {
+        if (state.status === "waiting" || state.status === "ready" ||
+            state.status === "checked-in") {
           window.setTimeout(poll, seconds * 1000);
         }
       })

@@ -31,9 +31,9 @@ async def waiting_json(request: web.Request) -> web.Response:
     state = await queue.state(scope, gateway, request.match_info["id"])
     visit_url = state.visit_url(request.app[keys.SETTINGS].visit_url_template)
     messages = {
-        "waiting": translate(request, "You are number %(n)s in the queue.",
-                             n=state.position) if state.position else
-        translate(request, "You are checked in. Please wait for your clinician."),
+        "waiting": translate(request, "You are number %(n)s in the queue.", n=state.position),
+        "checked-in": translate(request, "You are checked in. Please wait for your clinician."),
+        "booked": translate(request, "Check in first, then come back here."),
         "ready": translate(request, "%(name)s is ready for you now.",
                            name=state.practitioner),
         "left": translate(request, "You have left the queue."),

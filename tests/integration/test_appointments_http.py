@@ -323,3 +323,41 @@ async def test_instant_queue_join_take_and_leave(
                             data={"csrf_token": csrf_of(room)}, allow_redirects=False)
     assert left.status == 303
     assert (await gateway.read("Appointment", second, fresh=True))["status"] == "cancelled"
+
+
+async def test_virtual_checkin_waits_in_the_video_room(
+    aiohttp_client, aiohttp_server, app, gateway
+) -> None:
+    server = await aiohttp_server(app)
+    client, _, email = await _patient_client(aiohttp_client, server, gateway)
+    slot = await private_slot(gateway, "sched-jens-rasmussen", days_ahead=1)
+    start = datetime.fromisoformat(slot["start"]).astimezone(TZ)
+    values = {"kind": "virtual", "specialty": "394579002", "date": start.date().isoformat(),
+              "slot": slot["id"]}
+    page = await (await client.get("/appointments/new", params={**values,
+                                                                 "step": "contact"})).text()
+    token = csrf_of(page)
+    confirm = await (await client.post("/appointments/new/confirm", data={
+        "csrf_token": token, **values, "email": email, "mobile": ""})).text()
+    assert "Online (video)" in confirm
+    key = re.search(r'name="key" value="([0-9a-f]{32})"', confirm).group(1)
+    booked = await client.post("/appointments/new/book", data={
+        "csrf_token": token, **values, "email": email, "mobile": "", "key": key},
+        allow_redirects=False)
+    appointment_id = booked.headers["Location"].split("/")[2].split("?")[0]
+    resource = await gateway.read("Appointment", appointment_id, fresh=True)
+    assert not any(p["actor"]["reference"].startswith("Location/")
+                   for p in resource["participant"])
+    link = checkin.make_token(app[keys.SETTINGS].secret_key, appointment_id, None)
+    join = await (await client.get(f"/checkin/{link}/join")).text()
+    assert "Wait in queue" in join
+    done = await client.post(f"/checkin/{link}/join", data={
+        "csrf_token": csrf_of(join), "accept": "yes"}, allow_redirects=False)
+    assert done.headers["Location"] == f"/appointments/{appointment_id}/queue"
+    room = await (await client.get(done.headers["Location"])).text()
+    assert "You are checked in" in room and appointment_id in room
+    state = await (await client.get(f"/appointments/{appointment_id}/queue.json")).json()
+    assert state["status"] == "checked-in" and appointment_id in state["visit_url"]
+    encounters = await gateway.search("Encounter", {
+        "identifier": f"{checkin.ENCOUNTER_SYSTEM}|{appointment_id}"}, fresh=True)
+    assert encounters.resources[0]["class"]["code"] == "VR"

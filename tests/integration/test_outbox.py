@@ -110,3 +110,42 @@ async def test_failed_sms_is_retried_with_backoff_then_delivered(
         assert route.call_count == 2
     done = await notifications.notification(gateway, comm_id)
     assert done is not None and done.status == "completed" and done.attempts == 2
+
+
+async def test_stopping_the_smtp_server_loses_nothing(gateway: FhirGateway, tmp_path) -> None:
+    sink = SmtpSink().start()
+    settings = Settings(data_dir=tmp_path, secret_key="x", smtp_host=sink.host,
+                        smtp_port=sink.port)
+    outbox = Outbox(gateway, settings, interval=0.2, base=0.5, cap=2)
+    patient_id = await _patient(gateway)
+    address = f"stop-{uuid.uuid4().hex[:8]}@example.org"
+
+    async def enqueue(subject: str) -> str:
+        return await notifications.enqueue(
+            gateway, patient_id=patient_id, medium="email", to=address, subject=subject,
+            body="Body", dedupe_key=f"t-{uuid.uuid4().hex}")
+
+    async def deliver_until(comm_id: str) -> None:
+        for _ in range(50):
+            await outbox.run_once()
+            state = await notifications.notification(gateway, comm_id)
+            if state is not None and state.status == "completed":
+                return
+        raise AssertionError("not delivered")
+
+    try:
+        first = await enqueue("Before the outage")
+        await deliver_until(first)
+        assert len(sink.messages_to(address)) == 1
+        sink.stop()  # the SMTP server goes down
+        second = await enqueue("During the outage")
+        for _ in range(3):
+            await outbox.run_once()
+        waiting = await notifications.notification(gateway, second)
+        assert waiting is not None and waiting.status == "in-progress"
+        sink.start()  # back on the same port
+        await deliver_until(second)
+        subjects = [m["Subject"] for m in sink.messages_to(address)]
+        assert subjects == ["Before the outage", "During the outage"]
+    finally:
+        sink.stop()
