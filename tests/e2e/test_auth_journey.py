@@ -138,3 +138,55 @@ def test_register_verify_profile_sign_in_and_reset(page: Page, mail_portal: Live
     sign_in(page, base, email, NEW_PASSWORD)
     expect(page).to_have_url(f"{base}/")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Freja")
+
+
+def test_activation_by_code_and_the_staff_console(page: Page, mail_portal: LivePortal) -> None:
+    from fhir_portal import keys
+    from fhir_portal.auth.activation import create_invitation
+    from fhir_portal.auth.staff import create_staff
+
+    base = mail_portal.url
+    store = mail_portal.app[keys.ACCOUNTS]
+    email = f"act-{uuid.uuid4().hex[:8]}@example.org"
+    _, code = mail_portal.run(create_invitation(store, mail_portal.settings, "pat-bjorn", email))
+
+    page.goto(f"{base}/login")
+    page.get_by_role("link", name="Activate your account with a code").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Activate your account")
+    check_accessibility(page)
+    page.get_by_label("Activation code").fill("WRONG-CODE1")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Repeat the password").fill(PASSWORD)
+    page.get_by_role("button", name="Activate").click()
+    expect(page.get_by_role("alert")).to_contain_text("cannot be used")
+    check_accessibility(page)
+    page.get_by_label("Activation code").fill(code)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Repeat the password").fill(PASSWORD)
+    page.get_by_role("button", name="Activate").click()
+    expect(page).to_have_url(f"{base}/profile?first=1")
+    expect(page.get_by_label("First name")).not_to_have_value("")
+    page.get_by_label("Preferred language").select_option("da")
+    page.get_by_role("button", name="Update").click()
+    # the preferred language becomes the portal's language
+    expect(page).to_have_url(f"{base}/")
+    expect(page.locator("html")).to_have_attribute("lang", "da")
+    page.goto(f"{base}/staff")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Du har ikke adgang til denne side")
+    check_accessibility(page)
+    page.locator("details.user-menu summary").click()
+    page.get_by_role("button", name="Log ud", exact=True).click()
+
+    staff_email = f"agent-{uuid.uuid4().hex[:6]}@contoso.example"
+    mail_portal.run(create_staff(store, email=staff_email, role="agent", password=PASSWORD,
+                                 name="Agnes Agent"))
+    page.get_by_label("Sprog").select_option("en")
+    page.get_by_role("button", name="Skift sprog").click()
+    sign_in(page, base, staff_email, PASSWORD)
+    expect(page).to_have_url(f"{base}/staff")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Staff console")
+    expect(page.get_by_text("Signed in as Agnes Agent")).to_be_visible()
+    check_accessibility(page)
+    page.goto(f"{base}/records")
+    expect(page.get_by_role("heading", level=1)).to_have_text("You do not have access to this page")
