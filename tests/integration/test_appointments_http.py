@@ -361,3 +361,20 @@ async def test_virtual_checkin_waits_in_the_video_room(
     encounters = await gateway.search("Encounter", {
         "identifier": f"{checkin.ENCOUNTER_SYSTEM}|{appointment_id}"}, fresh=True)
     assert encounters.resources[0]["class"]["code"] == "VR"
+
+
+async def test_wizard_and_lists_speak_danish(aiohttp_client, aiohttp_server, app, gateway) -> None:
+    server = await aiohttp_server(app)
+    client, _, _ = await _patient_client(aiohttp_client, server, gateway)
+    client.session.cookie_jar.update_cookies({"portal_lang": "da"})
+    slot = await private_slot(gateway, days_ahead=7)
+    values = _wizard_values(slot)
+    page = await (await client.get("/appointments/new", params={
+        **{k: values[k] for k in ("kind", "specialty", "postal", "location", "date")},
+        "step": "when"})).text()
+    assert "Vælg dato og tid" in page and "Ledige tider" in page
+    weekday = datetime.fromisoformat(slot["start"]).astimezone(TZ).strftime("%w")
+    danish_days = ["søndag", "mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag"]
+    assert danish_days[int(weekday)] in page
+    listing = await (await client.get("/appointments")).text()
+    assert "Kommende" in listing and "Book ny aftale" in listing
