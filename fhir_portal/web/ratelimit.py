@@ -2,7 +2,9 @@
 
 Sign-in, registration, activation and password reset allow a burst of attempts and then
 one more every few seconds per address; beyond that the answer is a friendly 429 page
-with ``Retry-After``. This sits beside the per-account lock in ``auth/login.py``: the lock
+with ``Retry-After``. A form that succeeds (it redirects) gives its token back, so people
+signing in from one shared address are not held up by their own successful sign-ins.
+This sits beside the per-account lock in ``auth/login.py``: the lock
 stops guessing one account's password, the bucket stops one address trying many.
 """
 
@@ -51,6 +53,12 @@ class TokenBuckets:
             return 0.0
         return (1.0 - bucket.tokens) / self.rate
 
+    def refund(self, key: str) -> None:
+        """Give back the token of an attempt that succeeded."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.tokens = min(self.capacity, bucket.tokens + 1.0)
+
     def _prune(self, now: float) -> None:
         """Forget addresses whose bucket is full again (they would start full anyway)."""
         full = [k for k, b in self._buckets.items()
@@ -85,8 +93,19 @@ def client_address(request: web.Request) -> str:
 
 @web.middleware
 async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if is_limited(request):
-        wait = request.app[BUCKETS].take(client_address(request))
-        if wait > 0:
-            raise web.HTTPTooManyRequests(headers={"Retry-After": str(math.ceil(wait))})
-    return await handler(request)
+    if not is_limited(request):
+        return await handler(request)
+    buckets = request.app[BUCKETS]
+    address = client_address(request)
+    wait = buckets.take(address)
+    if wait > 0:
+        raise web.HTTPTooManyRequests(headers={"Retry-After": str(math.ceil(wait))})
+    try:
+        response = await handler(request)
+    except web.HTTPRedirection:
+        # a form that worked (sign-in, activation, new password) redirects: only the
+        # attempts that fail keep using up the address's allowance
+        if request.method not in SAFE_METHODS:
+            buckets.refund(address)
+        raise
+    return response

@@ -149,6 +149,19 @@ async def test_rate_limit_answers_429_per_address(aiohttp_client, settings):
     assert (await client.get("/healthz")).status in (200, 503)
 
 
+async def test_successful_sign_ins_do_not_use_up_the_allowance(aiohttp_client, settings):
+    from dataclasses import replace
+
+    client = await aiohttp_client(create_app(replace(settings, ratelimit_burst=2,
+                                                     ratelimit_per_minute=1)))
+    await _staff(client)
+    for _ in range(4):
+        assert (await sign_in(client, "agent@contoso.example")).status == 303
+    assert (await sign_in(client, "agent@contoso.example", "wrong pass!")).status == 400
+    assert (await sign_in(client, "agent@contoso.example", "wrong pass!")).status == 400
+    assert (await sign_in(client, "agent@contoso.example")).status == 429
+
+
 def test_token_bucket_refills():
     buckets = TokenBuckets(2, per_minute=60)
     assert buckets.take("a", now=0) == 0 and buckets.take("a", now=0) == 0
