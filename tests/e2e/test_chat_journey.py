@@ -50,36 +50,7 @@ def test_patient_chats_with_the_bot_and_an_agent_takes_over(
         page: Page, browser: Browser, portal: LivePortal) -> None:
     patient_email, agent_email, family = _setup(portal)
 
-    # -- the patient: "Let's chat" on the home page opens the bot
-    sign_in(page, portal.url, patient_email, PASSWORD)
-    expect(page).to_have_url(f"{portal.url}/")
-    launcher = page.get_by_role("button", name="Let's chat")
-    launcher.click()
-    panel = page.locator("#chat-panel")
-    expect(panel).to_be_visible()
-    expect(panel.get_by_role("status")).to_contain_text("You are chatting with the Health Bot.")
-    check_accessibility(page)
-    panel.get_by_label("Your message").fill("When are you open?")
-    panel.get_by_role("button", name="Send").click()
-    expect(_panel_message(page, "Monday to Friday")).to_be_visible()
-    panel.get_by_label("Your message").fill("I want to talk to a person")
-    panel.get_by_role("button", name="Send").click()
-    expect(_panel_message(page, "Someone from patient service will join")).to_be_visible()
-    expect(panel.get_by_role("status")).to_contain_text("Waiting for a person")
-
-    # the conversation survives moving to another page: the knowledge articles
-    page.get_by_role("link", name="Health articles").first.click()
-    expect(page.get_by_role("heading", level=1, name="Health articles")).to_be_visible()
-    expect(_panel_message(page, "I want to talk to a person")).to_be_visible()
-    check_accessibility(page)
-    page.get_by_label("Search the health articles").fill("diabetis")
-    page.get_by_role("button", name="Search", exact=True).click()
-    expect(page.locator("#results-heading")).to_contain_text("found for “diabetis”")
-    page.get_by_role("link", name="Type 2 diabetes: the basics").first.click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Type 2 diabetes: the basics")
-    check_accessibility(page)
-
-    # -- the agent, in a second browser context, sees the chat in the queue and takes it
+    # the agent, in a second browser context, watches the chat queue
     agent_context = browser.new_context(bypass_csp=True, locale="en-GB")
     agent = agent_context.new_page()
     agent.set_default_timeout(15_000)
@@ -87,7 +58,42 @@ def test_patient_chats_with_the_bot_and_an_agent_takes_over(
         sign_in(agent, portal.url, agent_email, PASSWORD)
         agent.goto(f"{portal.url}/staff/chats")
         row = agent.get_by_role("row").filter(has_text=family)
+        expect(row).to_have_count(0)
+        check_accessibility(agent)
+
+        # -- the patient: "Let's chat" on the home page opens the bot
+        sign_in(page, portal.url, patient_email, PASSWORD)
+        expect(page).to_have_url(f"{portal.url}/")
+        launcher = page.get_by_role("button", name="Let's chat")
+        launcher.click()
+        panel = page.locator("#chat-panel")
+        expect(panel).to_be_visible()
+        expect(panel.get_by_role("status")).to_contain_text("You are chatting with the Health Bot.")
+        check_accessibility(page)
+        panel.get_by_label("Your message").fill("When are you open?")
+        panel.get_by_role("button", name="Send").click()
+        expect(_panel_message(page, "Monday to Friday")).to_be_visible()
+        panel.get_by_label("Your message").fill("I want to talk to a person")
+        panel.get_by_role("button", name="Send").click()
+        expect(_panel_message(page, "Someone from patient service will join")).to_be_visible()
+        expect(panel.get_by_role("status")).to_contain_text("Waiting for a person")
+
+        # the agent's queue shows the chat live, without a reload
         expect(row).to_contain_text("The patient asked for a person")
+
+        # the conversation survives moving to another page: the knowledge articles
+        page.get_by_role("link", name="Health articles").first.click()
+        expect(page.get_by_role("heading", level=1, name="Health articles")).to_be_visible()
+        expect(_panel_message(page, "I want to talk to a person")).to_be_visible()
+        check_accessibility(page)
+        page.get_by_label("Search the health articles").fill("diabetis")
+        page.get_by_role("button", name="Search", exact=True).click()
+        expect(page.locator("#results-heading")).to_contain_text("found for “diabetis”")
+        page.get_by_role("link", name="Type 2 diabetes: the basics").first.click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Type 2 diabetes: the basics")
+        check_accessibility(page)
+
+        # -- the agent takes the chat
         check_accessibility(agent)
         row.get_by_role("button", name="Take chat").click()
         expect(agent.get_by_role("heading", level=1)).to_contain_text(family)
