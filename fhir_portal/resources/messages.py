@@ -611,6 +611,11 @@ def _check_text(subject: str, body: str) -> tuple[str, str]:
     return subject, body
 
 
+def is_message_key(value: str) -> bool:
+    """Whether a submitted form key has the shape ``new_message_key`` gives."""
+    return bool(_KEY_PATTERN.match(value or ""))
+
+
 def _check_key(key: str) -> str:
     key = key.strip().lower()
     if not _KEY_PATTERN.match(key):

@@ -70,7 +70,7 @@ async def sent(request: web.Request) -> web.Response:
     )
 
 
-async def _upload(form: Any) -> tuple[str, bytes]:
+async def read_upload(form: Any) -> tuple[str, bytes]:
     field = form.get("attachment")
     if field is None or isinstance(field, str) or not getattr(field, "filename", ""):
         return "", b""
@@ -78,7 +78,7 @@ async def _upload(form: Any) -> tuple[str, bytes]:
     return unquote(str(field.filename)), data
 
 
-def _error(request: web.Request, error: messages.MessageError) -> dict[str, str]:
+def form_error(request: web.Request, error: messages.MessageError) -> dict[str, str]:
     return {error.field: translate(request, error.message, **error.values)}
 
 
@@ -95,18 +95,18 @@ async def compose(request: web.Request) -> web.Response:
             values=values,
             errors={},
             key=messages.new_message_key(),
-            limits=_limits(),
+            limits=limits(),
         ),
     )
 
 
-def _limits() -> dict[str, int]:
+def limits() -> dict[str, int]:
     return {"subject": messages.MAX_SUBJECT, "body": messages.MAX_BODY, "mb": 5}
 
 
-def _form_key(form: Any) -> str:
+def form_key(form: Any) -> str:
     key = str(form.get("key") or "")
-    return key if messages._KEY_PATTERN.match(key) else messages.new_message_key()
+    return key if messages.is_message_key(key) else messages.new_message_key()
 
 
 async def send(request: web.Request) -> web.Response:
@@ -114,7 +114,7 @@ async def send(request: web.Request) -> web.Response:
     form = await request.post()
     values = {name: str(form.get(name) or "") for name in ("to", "subject", "body")}
     try:
-        filename, data = await _upload(form)
+        filename, data = await read_upload(form)
         upload = messages.check_attachment(filename, data)
         thread_id = await messages.send(
             scope,
@@ -133,9 +133,9 @@ async def send(request: web.Request) -> web.Response:
                 request,
                 choices=choices,
                 values=values,
-                errors=_error(request, error),
-                key=_form_key(form),
-                limits=_limits(),
+                errors=form_error(request, error),
+                key=form_key(form),
+                limits=limits(),
             ),
             status=422,
         )
@@ -160,7 +160,7 @@ async def thread(request: web.Request) -> web.Response:
             errors={},
             values={"body": ""},
             key=messages.new_message_key(),
-            limits=_limits(),
+            limits=limits(),
             just_sent=request.query.get("sent") == "1",
         ),
     )
@@ -172,7 +172,7 @@ async def reply(request: web.Request) -> web.Response:
     form = await request.post()
     body = str(form.get("body") or "")
     try:
-        filename, data = await _upload(form)
+        filename, data = await read_upload(form)
         upload = messages.check_attachment(filename, data)
         thread_id = await messages.reply(
             scope, message_id, body=body, key=str(form.get("key") or ""), attachment=upload
@@ -185,10 +185,10 @@ async def reply(request: web.Request) -> web.Response:
             _context(
                 request,
                 thread=conversation,
-                errors=_error(request, error),
+                errors=form_error(request, error),
                 values={"body": body},
-                key=_form_key(form),
-                limits=_limits(),
+                key=form_key(form),
+                limits=limits(),
                 just_sent=False,
             ),
             status=422,

@@ -8,7 +8,7 @@ from fhir_portal.auth.roles import Role
 from fhir_portal.fhir import FhirGateway
 from fhir_portal.fhir.errors import FhirError
 from fhir_portal.resources import messages
-from fhir_portal.views.messages import _error, _form_key, _limits, _upload, file_response, when
+from fhir_portal.views.messages import file_response, form_error, form_key, limits, read_upload, when
 from fhir_portal.web.context import signed_in, staff_gateway
 from fhir_portal.web.render import render
 
@@ -59,7 +59,7 @@ def _thread_page(
             "errors": errors,
             "values": {"body": body},
             "key": key,
-            "limits": _limits(),
+            "limits": limits(),
             "just_sent": just_sent or request.query.get("sent") == "1",
             "when": lambda value: when(request, value),
         },
@@ -73,7 +73,7 @@ async def reply(request: web.Request) -> web.Response:
     form = await request.post()
     body = str(form.get("body") or "")
     try:
-        filename, data = await _upload(form)
+        filename, data = await read_upload(form)
         upload = messages.check_attachment(filename, data)
         thread_id = await messages.clinician_reply(
             gateway, practitioner_id, message_id, body=body, key=str(form.get("key") or ""),
@@ -82,7 +82,7 @@ async def reply(request: web.Request) -> web.Response:
     except messages.MessageError as error:
         conversation = await messages.clinician_thread(gateway, practitioner_id, message_id)
         return _thread_page(
-            request, conversation, _error(request, error), body, _form_key(form), False, 422
+            request, conversation, form_error(request, error), body, form_key(form), False, 422
         )
     raise web.HTTPSeeOther(f"/staff/messages/{thread_id}?sent=1#latest")
 
