@@ -15,6 +15,7 @@ from fhir_portal.auth.roles import Role
 from tests.e2e.conftest import LivePortal, check_accessibility, sign_in
 
 PASSWORD = "a long e2e password"
+expect.set_options(timeout=15_000)  # the shared 2-core machine can be slow under load
 
 
 def put(base_url: str, resource: dict) -> dict:
