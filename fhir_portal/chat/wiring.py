@@ -26,6 +26,9 @@ async def _close_sockets(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     """Add after the HTTP session (the refresher reads through the app's gateway)."""
+    from fhir_portal.views.chat import FACTS
+
+    app[FACTS] = {}  # the bot's facts (opening hours, phone), cached per article watermark
     app.cleanup_ctx.append(_knowledge_index)
     app.cleanup_ctx.append(hub_context)
     app.on_shutdown.append(_close_sockets)

@@ -11,6 +11,7 @@ import asyncio
 import hmac
 import json
 import logging
+import time
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -76,12 +77,24 @@ async def _remember(request: web.Request, pointer: dict[str, str] | None) -> Non
     await request.app[keys.ACCOUNTS].touch_session(current)
 
 
+FACTS_SECONDS = 300.0
+FACTS: web.AppKey[dict[str, Any]] = web.AppKey("chat_bot_facts", dict)
+
+
 async def _facts(request: web.Request, scope: PatientScope, lib: knowledge.KnowledgeLibrary) -> Any:
+    """What the bot says about the practice; rebuilt when the articles change, or every 5 minutes."""
+    cache = request.app.get(FACTS)
+    now = time.monotonic()
+    if cache and cache["watermark"] == lib.watermark and now - cache["at"] < FACTS_SECONDS:
+        return cache["facts"]
     try:
         organization = await chat.organization(scope)
     except FhirError:
         organization = None
-    return chat.bot_facts(lib, organization)
+    facts = chat.bot_facts(lib, organization)
+    if cache is not None:
+        cache.update(watermark=lib.watermark, at=now, facts=facts)
+    return facts
 
 
 def _status_payload(request: web.Request, state: chat.ChatState) -> dict[str, Any]:
