@@ -147,7 +147,7 @@ def validate_id_token(
     """The claims of an id_token whose signature, iss, aud, exp and nonce all hold."""
     refused = N_("The sign-in could not be verified, so it was refused. Please try again.")
     try:
-        keys = KeySet.import_key_set(jwks)
+        keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
         decoded = jwt.decode(id_token, keys, algorithms=ALGORITHMS)
     except (JoseError, ValueError, KeyError, TypeError) as exc:
         raise OidcError(refused, f"id_token signature: {exc}") from exc

@@ -8,10 +8,11 @@ patient sees the current data and is asked again.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from fhir_portal import keys
 from fhir_portal.fhir import FhirConflict
@@ -26,7 +27,7 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^\+?[0-9 ()\-]{6,24}$")
 
 
-def form_data(form: MultiDictProxy[str | bytes | object]) -> ProfileData:
+def form_data(form: Mapping[str, Any]) -> ProfileData:
     def text(name: str, limit: int = 200) -> str:
         return str(form.get(name, "")).strip()[:limit]
 
@@ -100,8 +101,8 @@ async def profile_submit(request: web.Request) -> web.Response:
     try:
         profile = await patients.update_profile(scope, data, version)
     except FhirConflict:
-        current = await patients.read_profile(scope)
-        return _page(request, current.data, current.version, first=first, conflict=data,
+        latest = await patients.read_profile(scope)
+        return _page(request, latest.data, latest.version, first=first, conflict=data,
                      status=409)
     store = request.app[keys.ACCOUNTS]
     if who.account_id:
