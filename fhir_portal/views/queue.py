@@ -63,7 +63,7 @@ async def staff_queue(request: web.Request) -> web.Response:
     gateway = staff_gateway(request, Role.CLINICIAN)
     entries = await queue.waiting(gateway)
     return render(request, "queue/staff.html", {
-        "entries": entries, "taken": None, "visit_url": None, "empty": False,
+        "entries": entries, "taken": None, "visit_url": None, "empty": False, "gone": False,
         **Formats(request).context(),
     })
 
@@ -81,6 +81,8 @@ async def staff_take(request: web.Request) -> web.Response:
     visit_url = request.app[keys.SETTINGS].visit_url_template.format(
         appointment_id=taken.appointment_id) if taken else None
     return render(request, "queue/staff.html", {
-        "entries": entries, "taken": taken, "visit_url": visit_url, "empty": taken is None,
+        "entries": entries, "taken": taken, "visit_url": visit_url,
+        "empty": taken is None and wanted is None,
+        "gone": taken is None and wanted is not None,
         **Formats(request).context(),
-    })
+    }, status=409 if taken is None and wanted is not None else 200)

@@ -378,3 +378,37 @@ async def test_wizard_and_lists_speak_danish(aiohttp_client, aiohttp_server, app
     assert danish_days[int(weekday)] in page
     listing = await (await client.get("/appointments")).text()
     assert "Kommende" in listing and "Book ny aftale" in listing
+
+
+async def test_two_clinicians_never_take_the_same_patient(
+    aiohttp_client, aiohttp_server, app, gateway
+) -> None:
+    from fhir_portal.resources import queue as queue_resource
+
+    server = await aiohttp_server(app)
+    client, _, _ = await _patient_client(aiohttp_client, server, gateway)
+    page = await (await client.get("/appointments/new", params={
+        "step": "confirm", "kind": "instant-virtual", "specialty": "394579002"})).text()
+    key = re.search(r'name="key" value="([0-9a-f]{32})"', page).group(1)
+    joined = await client.post("/appointments/queue/join", data={
+        "csrf_token": csrf_of(page), "kind": "instant-virtual", "specialty": "394579002",
+        "key": key}, allow_redirects=False)
+    appointment_id = joined.headers["Location"].split("/")[2]
+    results = await asyncio.gather(*(
+        queue_resource.take(gateway, practitioner, name, appointment_id)
+        for practitioner, name in (("prac-henrik-christensen", "Henrik Christensen"),
+                                   ("prac-camilla-moller", "Camilla Møller"))))
+    assert sum(r is not None for r in results) == 1
+    resource = await gateway.read("Appointment", appointment_id, fresh=True)
+    practitioners = [p for p in resource["participant"]
+                     if p["actor"]["reference"].startswith("Practitioner/")]
+    assert resource["status"] == "arrived" and len(practitioners) == 1
+    # the loser's console says so instead of "nobody is waiting"
+    store = server.app[keys.ACCOUNTS]
+    staff_email = await make_staff_account(store, Role.CLINICIAN, "prac-camilla-moller")
+    staff = await aiohttp_client(server)
+    await sign_in(staff, staff_email)
+    console = await (await staff.get("/staff/queue")).text()
+    late = await staff.post("/staff/queue/take", data={"csrf_token": csrf_of(console),
+                                                       "appointment": appointment_id})
+    assert late.status == 409 and "no longer waiting" in await late.text()
