@@ -168,3 +168,31 @@ async def test_staff_reads_are_audited_with_the_practitioner_and_the_patient(app
     found = await gateway.search("AuditEvent", {"patient": "Patient/pat-bjorn",
                                                 "_id": created["id"]}, fresh=True)
     assert [e["id"] for e in found.resources] == [created["id"]]
+
+
+async def test_one_audit_event_per_page_listing_what_was_read(client, accounts, gateway):
+    suffix = uuid.uuid4().hex[:8]
+    patient = await gateway.create({"resourceType": "Patient", "name": [
+        {"family": f"Audit{suffix}", "given": ["Astrid"]}], "birthDate": "1970-01-01"})
+    conditions = [await gateway.create({
+        "resourceType": "Condition", "subject": {"reference": f"Patient/{patient['id']}"},
+        "code": {"text": f"Condition {n}"},
+        "clinicalStatus": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+            "code": "active"}]}}) for n in range(2)]
+    email = await make_patient_account(accounts, patient["id"])
+    await sign_in(client, email)
+    await drain(client.app)
+    query = {"patient": f"Patient/{patient['id']}", "type": "rest"}
+    before = (await gateway.search("AuditEvent", query, fresh=True)).resources
+    page = await client.get("/records/conditions")
+    assert page.status == 200 and "Condition 1" in await page.text()
+    await drain(client.app)
+    after = (await gateway.search("AuditEvent", query, fresh=True)).resources
+    assert len(after) == len(before) + 1
+    event = next(e for e in after if e["id"] not in {b["id"] for b in before})
+    whats = {e["what"]["reference"] for e in event["entity"]}
+    assert f"Patient/{patient['id']}" in whats
+    assert {f"Condition/{c['id']}" for c in conditions} <= whats
+    assert event["action"] == "R" and event["outcome"] == "0"
+    assert f"Audit{suffix}" not in str(event) and "Condition 1" not in str(event)

@@ -317,3 +317,31 @@ async def _sessions_scenario(app, laptop, phone, tablet):  # type: ignore[no-unt
     assert (await laptop.get("/staff", allow_redirects=False)).status == 303
     account = await app[keys.ACCOUNTS].account_by_email("agent@contoso.example")
     assert await app[keys.ACCOUNTS].count_sessions_of(account.id) == 0
+
+
+async def test_reset_links_expire_and_work_once(client, settings):
+    from fhir_portal.auth.reset import ResetError, request_reset, reset_password, reset_token
+
+    await _staff(client)
+    store = client.app[keys.ACCOUNTS]
+    translations = client.app[keys.TRANSLATIONS]
+    assert await request_reset(store, settings, translations, "nobody@example.org", "en") is None
+    message = await request_reset(store, settings, translations, "agent@contoso.example", "da")
+    assert message.subject.startswith("Nulstil din adgangskode")  # the page language
+    secret = message.text.split("/password-reset/")[1].split()[0]
+    token = await reset_token(store, secret)
+    # an hour later the link no longer works
+    await store.db.execute("UPDATE tokens SET expires_at = ? WHERE token_hash = ?",
+                           (time.time() - 1, token.token_hash))
+    await store.db.commit()
+    with pytest.raises(ResetError):
+        await reset_token(store, secret)
+    with pytest.raises(ResetError):
+        await reset_password(store, token, "a fresh passphrase")
+    # a new link works once
+    message = await request_reset(store, settings, translations, "agent@contoso.example", "en")
+    secret = message.text.split("/password-reset/")[1].split()[0]
+    await reset_password(store, await reset_token(store, secret), "a fresh passphrase")
+    with pytest.raises(ResetError):
+        await reset_token(store, secret)
+    assert (await sign_in(client, "agent@contoso.example", "a fresh passphrase")).status == 303
