@@ -330,3 +330,27 @@ async def test_staff_live_updates_over_websockets(aiohttp_client, app, accounts,
     for ws in (queue_ws, patient_ws, staff_ws):
         await ws.close()
     await retire(gateway, task)
+
+
+async def test_two_agents_accepting_at_the_same_moment_have_one_winner(
+        aiohttp_client, app, accounts, gateway) -> None:
+    from fhir_portal.auth.roles import Principal
+
+    patient_id = await new_patient(gateway)
+    patient = await patient_client(aiohttp_client, app, accounts, patient_id)
+    await say(patient, "Jeg vil gerne tale med et menneske")
+    task = await escalation_task(gateway, patient_id)
+    agents = [Principal(account_id=900 + n, email=f"a{n}@x", display_name=f"Agent {n}",
+                        roles=frozenset({Role.AGENT})) for n in range(2)]
+    results = await asyncio.gather(
+        *(chat.accept(gateway, who, task["id"], joined_text=f"{who.display_name} joined")
+          for who in agents), return_exceptions=True)
+    winners = [r for r in results if isinstance(r, chat.StaffChat)]
+    losers = [r for r in results if isinstance(r, chat.ChatTaken)]
+    assert len(winners) == 1 and len(losers) == 1, results
+    stored = await gateway.read("Task", task["id"], fresh=True)
+    assert stored["status"] == "in-progress"
+    assert stored["owner"]["display"] == winners[0].task.owner_name
+    joined = [m for m in winners[0].messages if m.author == "system"]
+    assert len(joined) == 1  # only the winner's arrival is announced
+    await retire(gateway, task)
