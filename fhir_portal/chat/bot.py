@@ -68,7 +68,10 @@ class ArticleHit:
 
 
 class Knowledge(Protocol):
-    def relevant(self, query: str, language: str, limit: int) -> Sequence[ArticleHit]: ...
+    def relevant(self, query: str, language: str, limit: int,
+                 topic: str | None = None) -> Sequence[ArticleHit]:
+        """Clearly relevant articles; with ``topic``, that topic's best matches (or its articles)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -358,7 +361,7 @@ def reply(
         return Reply(intent, language, " ".join(parts), links)
     if intent is Intent.MEDICATION:
         links = (Link(_(L_MEDICINES), "/records/medications"), Link(_(L_ASK_TEAM), "/messages/new"))
-        links += _article_links(knowledge.relevant(text, language, 2))
+        links += _article_links(knowledge.relevant(text, language, 2, topic="medicines"))
         return Reply(intent, language, _(M_MEDICATION), links)
     if intent is Intent.SYMPTOM:
         hits = knowledge.relevant(text, language, 3)

@@ -38,7 +38,7 @@ STOPWORDS = frozenset(
     og i at er det en et den de der du har jeg til af for med på paa som kan ikke min mit
     mine om vi var men eller hvad hvor hvordan hvornår hvornaar skal vil jeg mig dig sig
     os jer hans hendes deres dem fra ved over under efter før foer også ogsaa så saa nu
-    her man meget mere""".split()
+    her man meget mere question questions spoergsmaal""".split()
 )
 
 

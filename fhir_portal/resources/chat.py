@@ -444,10 +444,17 @@ class LibraryKnowledge:
     def __init__(self, library: KnowledgeLibrary) -> None:
         self.library = library
 
-    def relevant(self, query: str, language: str, limit: int) -> list[bot.ArticleHit]:
-        hits = self.library.index.search(query, limit=limit)
+    def relevant(self, query: str, language: str, limit: int,
+                 topic: str | None = None) -> list[bot.ArticleHit]:
+        if topic is not None:
+            ranked = [self.library.get(h.id) for h in self.library.index.search(query, limit=50)]
+            in_topic = [a for a in ranked if a is not None and a.topic == topic]
+            if not in_topic:
+                in_topic = sorted((a for a in self.library.articles.values() if a.topic == topic),
+                                  key=lambda a: a.title(language))
+            return [bot.ArticleHit(a.id, a.title(language)) for a in in_topic[:limit]]
         result = []
-        for hit in hits:
+        for hit in self.library.index.search(query, limit=limit):
             article = self.library.get(hit.id)
             if article is not None and hit.coverage >= MIN_COVERAGE and hit.score >= MIN_SCORE:
                 result.append(bot.ArticleHit(article.id, article.title(language)))

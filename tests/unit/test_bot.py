@@ -113,6 +113,10 @@ def test_medication_question_links_articles_and_the_care_team(knowledge, gettext
     answer = ask("How do I renew my prescription?", knowledge, gettext)
     assert answer.intent is Intent.MEDICATION
     assert "/knowledge/kb-taking-medicines-safely" in [link.href for link in answer.links]
+    danish = ask("Jeg har et spørgsmål om min medicin", knowledge, gettext)
+    articles = [link.article_id for link in danish.links if link.article_id]
+    assert articles and set(articles) <= {"kb-taking-medicines-safely", "kb-antibiotics"}
+    assert danish.links[0].label == "Min medicin"
 
 
 def test_health_questions_are_answered_from_the_articles(knowledge, gettext) -> None:
