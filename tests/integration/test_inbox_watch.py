@@ -178,14 +178,14 @@ async def test_a_real_subscription_delivers_the_message_to_the_portal(
     patient_id = await new_patient(gateway)
     before = watch.enqueued
     written = await gateway.create(ehr_message(patient_id))
-    # the sweep runs once a minute; a notice within seconds came through the hook
-    deadline = time.monotonic() + 20
-    found: list[dict] = []
-    while time.monotonic() < deadline and not found:
-        found = await notifications_for(gateway, written["id"])
-        await asyncio.sleep(0.5)
-    assert len(found) == 1
+    # the sweep runs once a minute; handled within seconds means through the hook (other
+    # portals on the shared test server may enqueue it too: the dedupe key keeps it one)
+    for _ in range(80):  # 20 seconds
+        if watch.enqueued > before:
+            break
+        await asyncio.sleep(0.25)
     assert watch.enqueued > before
+    assert len(await notifications_for(gateway, written["id"])) == 1
 
     await server.close()
     await app.shutdown()
