@@ -27,10 +27,13 @@ from fhir_portal.resources import chat, knowledge
 from fhir_portal.web.context import CSRF_TOKEN, locale, patient_scope, principal, session
 from fhir_portal.web.origin import check_websocket_origin
 from fhir_portal.web.render import render, translate
+from fhir_portal.web.session import COOKIE as SESSION_COOKIE
 
 log = logging.getLogger(__name__)
 
 SESSION_KEY = "chat"
+SESSION_CHECK_SECONDS = 60.0
+SESSION_TOUCH_SECONDS = 60.0
 HELLO_TIMEOUT = 10.0
 MAX_FRAME = 16 * 1024
 CONVERSATION_TITLE = "Chat with the Health Bot"
@@ -67,14 +70,21 @@ def _pointer(request: web.Request) -> dict[str, Any] | None:
 
 
 async def _remember(request: web.Request, pointer: dict[str, str] | None) -> None:
-    current = session(request)
-    if current is None:
+    """Keep (or forget) the conversation in the session, changing nothing else in it."""
+    mine = session(request)
+    if mine is None:
         return
-    if pointer is None:
-        current.data.pop(SESSION_KEY, None)
-    else:
-        current.data[SESSION_KEY] = pointer
-    await request.app[keys.ACCOUNTS].touch_session(current)
+    store = request.app[keys.ACCOUNTS]
+    token = request.cookies.get(SESSION_COOKIE)
+    stored = await store.session(token) if token else None
+    for current in {id(mine): mine, id(stored): stored}.values():
+        if current is None:
+            continue
+        if pointer is None:
+            current.data.pop(SESSION_KEY, None)
+        else:
+            current.data[SESSION_KEY] = pointer
+    await store.touch_session(stored or mine)
 
 
 FACTS_SECONDS = 300.0
@@ -211,6 +221,35 @@ async def authorise_socket(request: web.Request, ws: web.WebSocketResponse) -> b
     return isinstance(data, dict) and data.get("type") == "hello" and csrf_ok(request, data.get("csrf"))
 
 
+async def session_alive(request: web.Request) -> bool:
+    """A socket lives only as long as its session: signed out (or expired) closes it.
+
+    While the user chats, the session counts as in use (the idle limit is not reached).
+    """
+    settings = request.app[keys.SETTINGS]
+    store = request.app[keys.ACCOUNTS]
+    token = request.cookies.get(SESSION_COOKIE)
+    current = await store.session(token) if token else None
+    if current is None:
+        return False
+    now = time.time()
+    if (now - current.last_seen > settings.session_idle_minutes * 60
+            or now - current.created_at > settings.session_absolute_hours * 3600):
+        return False
+    if now - current.last_seen > SESSION_TOUCH_SECONDS:
+        await store.touch_session(current)
+    return True
+
+
+async def watch_session(request: web.Request, ws: web.WebSocketResponse) -> None:
+    """Close the socket once the session ends (checked every minute)."""
+    while not ws.closed:
+        await asyncio.sleep(SESSION_CHECK_SECONDS)
+        if not await session_alive(request):
+            await ws.close(code=4401, message=b"signed out")
+            return
+
+
 async def send(ws: web.WebSocketResponse, payload: dict[str, Any]) -> None:
     if not ws.closed:
         await ws.send_str(json.dumps(payload))
@@ -243,16 +282,21 @@ async def patient_socket(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     room = patient_room(conversation.scope.patient_id)
     hub.join(room, ws, Side.PATIENT)
+    watcher = asyncio.create_task(watch_session(request, ws))
     try:
         await send(ws, history_payload(request, await conversation.state()))
         async for frame in ws:
             if frame.type != WSMsgType.TEXT:
                 continue
+            if not await session_alive(request):
+                await ws.close(code=4401, message=b"signed out")
+                break
             await _handle(request, ws, conversation, frame.data)
     except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
         hub.leave(room, ws)
+        watcher.cancel()
     return ws
 
 

@@ -21,7 +21,14 @@ from fhir_portal.chat.hub import HUB, Side, conversation_room
 from fhir_portal.fhir import FhirError, FhirGateway
 from fhir_portal.i18n import N_
 from fhir_portal.resources import chat, knowledge
-from fhir_portal.views.chat import STATUS_TEXT, authorise_socket, send, when
+from fhir_portal.views.chat import (
+    STATUS_TEXT,
+    authorise_socket,
+    send,
+    session_alive,
+    watch_session,
+    when,
+)
 from fhir_portal.web.context import directory, locale, principal, staff_gateway
 from fhir_portal.web.origin import check_websocket_origin
 from fhir_portal.web.render import render, translate
@@ -208,6 +215,7 @@ async def queue_socket(request: web.Request) -> web.StreamResponse:
         return ws
     hub = request.app[HUB]
     hub.listen_queue(ws)
+    watcher = asyncio.create_task(watch_session(request, ws))
     try:
         await send(ws, {"type": "ready"})
         async for _ in ws:
@@ -216,6 +224,7 @@ async def queue_socket(request: web.Request) -> web.StreamResponse:
         pass
     finally:
         hub.unlisten_queue(ws)
+        watcher.cancel()
     return ws
 
 
@@ -232,11 +241,15 @@ async def chat_socket(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     room = conversation_room(current.conversation.header_id)
     hub.join(room, ws, Side.STAFF)
+    watcher = asyncio.create_task(watch_session(request, ws))
     try:
         await send(ws, _history(request, current))
         async for frame in ws:
             if frame.type != WSMsgType.TEXT:
                 continue
+            if not await session_alive(request):
+                await ws.close(code=4401, message=b"signed out")
+                break
             try:
                 data = json.loads(frame.data)
             except ValueError:
@@ -263,6 +276,7 @@ async def chat_socket(request: web.Request) -> web.StreamResponse:
         pass
     finally:
         hub.leave(room, ws)
+        watcher.cancel()
     return ws
 
 

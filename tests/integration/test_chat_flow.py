@@ -354,3 +354,19 @@ async def test_two_agents_accepting_at_the_same_moment_have_one_winner(
     joined = [m for m in winners[0].messages if m.author == "system"]
     assert len(joined) == 1  # only the winner's arrival is announced
     await retire(gateway, task)
+
+
+async def test_signing_out_closes_the_chat_socket(aiohttp_client, app, accounts, gateway) -> None:
+    patient_id = await new_patient(gateway)
+    patient = await patient_client(aiohttp_client, app, accounts, patient_id)
+    token = csrf_of(await (await patient.get("/chat")).text())
+    ws = await _ws(patient, f"/chat/ws?csrf={token}")
+    await _receive(ws, "history")
+    signed_out = await patient.post("/logout", data={"csrf_token": token}, allow_redirects=False)
+    assert signed_out.status in (302, 303)
+    await ws.send_json({"type": "message", "id": str(uuid.uuid4()), "text": "still there?"})
+    closing = await ws.receive(timeout=10)
+    assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert ws.close_code == 4401
+    page = await gateway.search("Communication", {"subject": f"Patient/{patient_id}"}, fresh=True)
+    assert page.resources == []  # nothing was stored after signing out
