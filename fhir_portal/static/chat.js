@@ -114,10 +114,15 @@
       try { data = JSON.parse(event.data); } catch (e) { return; }
       self.receive(data);
     });
-    socket.addEventListener("close", function () {
+    socket.addEventListener("close", function (event) {
       var was = self.connected;
       self.connected = false;
       self.socket = null;
+      if (event.code === 4401 || event.code === 4403) {
+        // signed out, or the page's form token expired: reloading the page is the way on
+        window.location.reload();
+        return;
+      }
       if (was) {
         self.root.classList.add("chat-room--offline");
         self.setStatus(self.labels.offline || "");
