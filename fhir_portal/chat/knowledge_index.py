@@ -136,6 +136,10 @@ class Hit:
 class SearchIndex:
     docs: dict[str, _Doc] = field(default_factory=dict)
     postings: dict[str, set[str]] = field(default_factory=dict)
+    # vocabulary by term length (fuzzy matching only looks at lengths within reach), and
+    # the expansions of query words already worked out (cleared whenever the index changes)
+    by_length: dict[int, set[str]] = field(default_factory=dict)
+    expansions: dict[str, dict[str, float]] = field(default_factory=dict)
 
     # -- building -------------------------------------------------------------------
     def put(self, doc_id: str, fields: Iterable[Field]) -> None:
@@ -150,6 +154,8 @@ class SearchIndex:
         self.docs[doc_id] = _Doc(doc_id, terms, length)
         for term in terms:
             self.postings.setdefault(term, set()).add(doc_id)
+            self.by_length.setdefault(len(term), set()).add(term)
+        self.expansions.clear()
 
     def remove(self, doc_id: str) -> None:
         doc = self.docs.pop(doc_id, None)
@@ -161,6 +167,8 @@ class SearchIndex:
                 holders.discard(doc_id)
                 if not holders:
                     del self.postings[term]
+                    self.by_length.get(len(term), set()).discard(term)
+        self.expansions.clear()
 
     def __len__(self) -> int:
         return len(self.docs)
@@ -171,6 +179,14 @@ class SearchIndex:
     # -- searching ------------------------------------------------------------------
     def expand(self, word: str) -> dict[str, float]:
         """The vocabulary terms a query word matches, each with the weight of the match."""
+        known = self.expansions.get(word)
+        if known is None:
+            known = self.expansions[word] = self._expand(word)
+            if len(self.expansions) > 5000:
+                self.expansions.clear()
+        return known
+
+    def _expand(self, word: str) -> dict[str, float]:
         candidates = {stem(word, "en"), stem(word, "da"), word}
         exact = {c: 1.0 for c in candidates if c in self.postings}
         if exact:
@@ -179,10 +195,16 @@ class SearchIndex:
         limit = allowed_edits(word)
         if limit:
             distances: dict[str, int] = {}
-            for term in self.postings:
-                best = min(edit_distance(c, term, limit) for c in candidates)
-                if best <= limit:
-                    distances[term] = best
+            for candidate in candidates:
+                letters = set(candidate)
+                for size in range(len(candidate) - limit, len(candidate) + limit + 1):
+                    for term in self.by_length.get(size, ()):
+                        # one edit changes the set of letters by at most two: a cheap first cut
+                        if len(letters.symmetric_difference(term)) > 2 * limit:
+                            continue
+                        distance = edit_distance(candidate, term, limit)
+                        if distance <= limit and distance < distances.get(term, limit + 1):
+                            distances[term] = distance
             # only the closest spellings: "diabetis" means "diabetes", not "diameter"
             closest = min(distances.values(), default=0)
             matches = {t: FUZZY_WEIGHT[d] for t, d in distances.items() if d == closest}
