@@ -74,7 +74,7 @@ class PooledFhirClient(AsyncFHIRClient):
         for attempt in range(attempts):
             try:
                 status, body = await self._send(method, url, data, headers)
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientConnectionError) as exc:
                 if attempt + 1 < attempts:
                     await asyncio.sleep(0.2 * (attempt + 1))
                     continue
@@ -120,6 +120,18 @@ def _map_response(method: str, path: str, status: int, body: str) -> Any:
         raise FhirForbidden(f"{where}: refused ({status})", outcome)
     if status in (400, 422):
         raise FhirInvalid(f"{where}: invalid ({status})", outcome)
+    if status >= 500 and _lost_optimistic_lock(outcome):
+        # HAPI (8.8, H2) reports a versioned write that lost a race at flush time as 500
+        # HAPI-2223 ("unexpected row count") instead of 409; nothing was written
+        raise FhirConflict(f"{where}: version conflict (at commit)", outcome)
     if status >= 500:
         raise FhirUnavailable(f"{where}: server error {status}", outcome)
     raise FhirError(f"{where}: unexpected status {status}", outcome)
+
+
+def _lost_optimistic_lock(outcome: dict[str, Any] | None) -> bool:
+    for issue in (outcome or {}).get("issue", []):
+        text = str(issue.get("diagnostics") or "")
+        if "HAPI-2223" in text or "unexpected row count" in text:
+            return True
+    return False

@@ -13,6 +13,7 @@ the next free times.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -103,8 +104,10 @@ async def validate(
     if upto not in order:
         upto = order[-1]
     needed = order[: order.index(upto)]
+    schedules = await directory.schedules_for(directory_reader, kind) if (
+        "specialty" in needed) else []
     if "specialty" in needed:
-        offered = await directory.specialties(directory_reader, kind)
+        offered = await directory.specialties(directory_reader, kind, schedules=schedules)
         chosen = next((s for s in offered if s.code == values.get("specialty")), None)
         if chosen is None:
             raise ChoiceError("specialty", "specialty", N_("Choose a specialty."))
@@ -117,7 +120,8 @@ async def validate(
         choice.postal_code = postal
         location_id = values.get("location", "")
         places = await directory.places_near(
-            directory_reader, postal, kind=kind, specialty=choice.specialty.code, limit=50
+            directory_reader, postal, kind=kind, specialty=choice.specialty.code, limit=50,
+            schedules=schedules,
         )
         chosen_place = next((p for p in places if p.id == location_id), None)
         if chosen_place is None:
@@ -312,12 +316,20 @@ async def book(
     """Re-validate everything and book the slot; raises ``ChoiceError`` or ``SlotTaken``."""
     if not valid_key(key):
         raise ChoiceError("confirm", "key", N_("The booking form expired. Please start again."))
-    done = await existing(scope, key)
+    # a repeated Confirm, and everything up to the time (both at once); then the time
+    # itself: a slot that is no longer free (or never was) gets the same answer as losing
+    # the race, with the next free times
+    done, checked = await asyncio.gather(
+        existing(scope, key), validate(scope.directory, values, "when", tz=tz),
+        return_exceptions=True,
+    )
+    if isinstance(done, BaseException):
+        raise done
     if done is not None:
         return Booked(done, None, "", None, already=True)
-    # everything up to the time, then the time itself: a slot that is no longer free
-    # (or never was) gets the same answer as losing the race, with the next free times
-    choice = await validate(scope.directory, values, "when", tz=tz)
+    if isinstance(checked, BaseException):
+        raise checked
+    choice = checked
     if choice.kind == INSTANT:
         raise ChoiceError("kind", "kind", N_("An instant visit has no time to book."))
     try:

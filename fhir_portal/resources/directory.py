@@ -93,10 +93,14 @@ async def schedules_for(directory: DirectoryReader, kind: str) -> list[Resource]
     return page.resources
 
 
-async def specialties(directory: DirectoryReader, kind: str) -> list[Specialty]:
+async def specialties(
+    directory: DirectoryReader, kind: str, *, schedules: list[Resource] | None = None
+) -> list[Specialty]:
     """The specialties on offer for a kind of appointment, by label."""
     found: dict[str, str] = {}
-    for schedule in await schedules_for(directory, kind):
+    if schedules is None:
+        schedules = await schedules_for(directory, kind)
+    for schedule in schedules:
         for code, label in specialty_codes(schedule.get("specialty")).items():
             found.setdefault(code, label)
     return sorted((Specialty(c, t) for c, t in found.items()), key=lambda s: s.label.lower())
@@ -164,13 +168,13 @@ def rank_places(postal_code: str, locations: list[Resource]) -> list[Place]:
 
 
 async def places_near(
-    directory: DirectoryReader, postal_code: str, *, kind: str, specialty: str, limit: int = 8
+    directory: DirectoryReader, postal_code: str, *, kind: str, specialty: str, limit: int = 8,
+    schedules: list[Resource] | None = None,
 ) -> list[Place]:
     """Clinics offering ``kind`` and ``specialty``, nearest to a postal code first."""
-    schedules = [
-        s for s in await schedules_for(directory, kind)
-        if specialty in specialty_codes(s.get("specialty"))
-    ]
+    if schedules is None:
+        schedules = await schedules_for(directory, kind)
+    schedules = [s for s in schedules if specialty in specialty_codes(s.get("specialty"))]
     by_location: dict[str, list[str]] = {}
     for schedule in schedules:
         location_id = _actor_id(schedule, "Location")
