@@ -66,3 +66,20 @@ def test_backoff_doubles_up_to_the_cap() -> None:
     delays = [notifications.backoff(n, base=30, cap=600) for n in range(1, 8)]
     assert delays[:5] == [timedelta(seconds=s) for s in (30, 60, 120, 240, 480)]
     assert delays[5] == delays[6] == timedelta(seconds=600)
+
+
+def test_hapi_lost_race_at_commit_is_a_conflict_not_an_outage() -> None:
+    import json
+
+    import pytest
+
+    from fhir_portal.fhir import FhirConflict, FhirUnavailable
+    from fhir_portal.fhir.connection import _map_response
+
+    lost = json.dumps({"resourceType": "OperationOutcome", "issue": [{
+        "severity": "error", "code": "processing",
+        "diagnostics": "HAPI-2223: Batch update returned unexpected row count from update"}]})
+    with pytest.raises(FhirConflict):
+        _map_response("put", "Appointment/1", 500, lost)
+    with pytest.raises(FhirUnavailable):
+        _map_response("put", "Appointment/1", 500, "")
