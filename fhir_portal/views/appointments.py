@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from babel.dates import format_date, format_time
+from babel.numbers import format_decimal
 
 from fhir_portal import keys
 from fhir_portal.i18n import N_
@@ -61,9 +62,12 @@ class Formats:
     def iso(self, moment: datetime | None) -> str:
         return self.local(moment).isoformat() if moment else ""
 
+    def km(self, value: float) -> str:
+        return str(format_decimal(value, format="#,##0.#", locale=self.lang))
+
     def context(self) -> dict[str, Any]:
         return {"fmt_when": self.when, "fmt_time": self.time, "fmt_day": self.day,
-                "fmt_iso": self.iso}
+                "fmt_iso": self.iso, "fmt_km": self.km}
 
 
 # -- lists and one appointment --------------------------------------------------------------
