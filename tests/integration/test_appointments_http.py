@@ -306,8 +306,12 @@ async def test_instant_queue_join_take_and_leave(
     state = await (await client.get(f"/appointments/{appointment_id}/queue.json")).json()
     assert state["status"] == "ready" and state["practitioner"] == "Mette Hansen"
     assert appointment_id in state["visit_url"]
-    # patients cannot open the clinician's queue
+    # patients cannot open the clinician's queue, nor someone else's waiting room
     assert (await client.get("/staff/queue")).status == 403
+    stranger, _, _ = await _patient_client(aiohttp_client, server, gateway)
+    peek = await stranger.get(f"/appointments/{appointment_id}/queue.json",
+                              headers={"Accept": "application/json"})
+    assert peek.status == 404 and "visit_url" not in await peek.text()
 
     # a second patient joins and leaves again: that cancels the appointment
     other, _, _ = await _patient_client(aiohttp_client, server, gateway)
