@@ -17,8 +17,7 @@ from fhir_portal.chat import wiring as chat_wiring
 from fhir_portal.fhir import FhirGateway
 from fhir_portal.fhir.connection import PooledFhirClient
 from fhir_portal.i18n import Translations
-from fhir_portal.notify import inbox_watch
-from fhir_portal.notify import outbox
+from fhir_portal.notify import inbox_watch, outbox
 from fhir_portal.settings import Settings
 from fhir_portal.views import demo_mailbox, routes
 from fhir_portal.web import (

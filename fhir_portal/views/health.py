@@ -17,7 +17,7 @@ async def healthz(request: web.Request) -> web.Response:
     fhir: dict[str, object] = {"url": gateway.base_url}
     try:
         await asyncio.wait_for(gateway.metadata(), timeout=5)
-    except (FhirError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, FhirError) as exc:
         fhir.update(status="down", error=type(exc).__name__)
     else:
         fhir.update(status="up", latency_ms=round((time.perf_counter() - started) * 1000, 1))
