@@ -295,12 +295,12 @@ async def book(request: web.Request) -> web.Response:
     values = _state(form)
     tz = zone(request)
     contact, errors = _check_contact(request, form)
-    if errors:
-        choice = await booking.validate(scope.directory, values, "contact", tz=tz)
-        return _contact_page(request, choice, values, contact, errors, status=400)
     try:
+        if errors:
+            choice = await booking.validate(scope.directory, values, "contact", tz=tz)
+            return _contact_page(request, choice, values, contact, errors, status=400)
         result = await booking.book(scope, values, key=str(form.get("key", "")), tz=tz)
-    except ChoiceError as exc:
+    except ChoiceError as exc:  # a missing or stale choice: back to the step that needs it
         raise web.HTTPSeeOther(_url(values, exc.step)) from None
     except SlotTaken as taken:
         choice = await booking.validate(scope.directory, values, "when", tz=tz)
