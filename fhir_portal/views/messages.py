@@ -16,8 +16,8 @@ from fhir_portal.fhir.errors import FhirError
 from fhir_portal.resources import messages
 from fhir_portal.web.context import locale, patient_scope, principal, signed_in
 from fhir_portal.web.render import (
-    NAV_BADGES,
     NavBadge,
+    current_badges,
     refresh_nav_badges,
     render,
     translate,
@@ -53,7 +53,7 @@ async def inbox(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther("/staff/messages")  # the main navigation's entry, for staff
     scope = patient_scope(request)
     listing = await messages.inbox(scope, page=_page_number(request))
-    badge = (request.get(NAV_BADGES) or {}).get("/messages")
+    badge = (await current_badges(request)).get("/messages")
     unread = badge.count if badge is not None else await messages.unread_count(scope)
     return render(
         request,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -66,15 +67,40 @@ NAV: web.AppKey[tuple[tuple[str, str], ...]] = web.AppKey("nav", tuple)
 def render(
     request: web.Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200
 ) -> web.Response:
+    """The page as a response; rendered at once, or by the ``nav_badges`` middleware when
+    the navigation's counts are still being fetched alongside the handler."""
+    task = request.get(NAV_BADGE_TASK)
+    if task is not None and not task.done():
+        return DeferredPage(template, context or {}, status)
     return aiohttp_jinja2.render_template(
         template, request, {**portal_context(request), **(context or {})}, status=status
     )
 
 
+class DeferredPage(web.Response):
+    """A page whose template is rendered once the request's navigation badges are known.
+
+    Handlers treat it as any response (headers and cookies set on it are kept); the
+    ``nav_badges`` middleware fills in the body before it is sent.
+    """
+
+    def __init__(self, template: str, context: dict[str, Any], status: int) -> None:
+        super().__init__(status=status, content_type="text/html", charset="utf-8")
+        self._template = template
+        self._context = context
+
+    def finish(self, request: web.Request) -> None:
+        self.text = aiohttp_jinja2.render_string(
+            self._template, request, {**portal_context(request), **self._context}
+        )
+
+
 # -- nav badges: optional per-request counts next to main navigation entries ------------
-# An area registers a provider for its navigation path (``add_nav_badge``); the
-# ``nav_badges`` middleware asks every provider on each signed-in GET, so a badge (e.g.
-# "Messages (2)") is current on every page. A provider that fails only hides its badge.
+# An area registers a provider for its navigation path (``add_nav_badge``). On each
+# signed-in page request the ``nav_badges`` middleware starts every provider at once,
+# alongside the handler (so a badge costs no extra round trip in sequence), and the page
+# is rendered when both are done: a badge (e.g. "Messages (2)") is current on every page.
+# A provider that fails only hides its badge.
 @dataclass(frozen=True)
 class NavBadge:
     count: int
@@ -84,6 +110,7 @@ class NavBadge:
 BadgeProvider = Callable[[web.Request], Awaitable[NavBadge | None]]
 NAV_BADGE_PROVIDERS: web.AppKey[dict[str, BadgeProvider]] = web.AppKey("nav_badge_providers", dict)
 NAV_BADGES: web.RequestKey[dict[str, NavBadge]] = web.RequestKey("nav_badges", dict)
+NAV_BADGE_TASK: web.RequestKey[asyncio.Task[None]] = web.RequestKey("nav_badge_task", asyncio.Task)
 _NO_BADGES = ("/static/", "/hooks/", "/healthz")
 log = logging.getLogger(__name__)
 
@@ -96,18 +123,38 @@ def add_nav_badge(app: web.Application, path: str, provider: BadgeProvider) -> N
     providers[path] = provider
 
 
+async def _badge(path: str, provider: BadgeProvider, request: web.Request) -> NavBadge | None:
+    try:
+        return await provider(request)
+    except Exception:  # a badge is never worth a failed page
+        log.warning("nav badge for %s failed", path, exc_info=True)
+        return None
+
+
+async def _compute_badges(request: web.Request) -> None:
+    providers = request.app.get(NAV_BADGE_PROVIDERS) or {}
+    results = await asyncio.gather(*(_badge(p, f, request) for p, f in providers.items()))
+    request[NAV_BADGES] = {
+        path: badge for path, badge in zip(providers, results, strict=True)
+        if badge is not None and badge.count > 0
+    }
+
+
+async def current_badges(request: web.Request) -> dict[str, NavBadge]:
+    """The badges of this request, waiting for them if they are still being fetched."""
+    task = request.get(NAV_BADGE_TASK)
+    if task is not None and not task.done():
+        await asyncio.wait([task])
+    return request.get(NAV_BADGES) or {}
+
+
 async def refresh_nav_badges(request: web.Request) -> None:
-    """(Re)compute the badges; a view calls it again after a change that moves a count."""
-    badges: dict[str, NavBadge] = {}
-    for path, provider in (request.app.get(NAV_BADGE_PROVIDERS) or {}).items():
-        try:
-            badge = await provider(request)
-        except Exception:  # a badge is never worth a failed page
-            log.warning("nav badge for %s failed", path, exc_info=True)
-            continue
-        if badge is not None and badge.count > 0:
-            badges[path] = badge
-    request[NAV_BADGES] = badges
+    """Recompute the badges now; a view calls it after a change that moves a count."""
+    task = request.get(NAV_BADGE_TASK)
+    if task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait([task])
+    await _compute_badges(request)
 
 
 def _wants_json(accept: str) -> bool:
@@ -124,6 +171,11 @@ async def nav_badges(request: web.Request, handler: Any) -> web.StreamResponse:
         and "Upgrade" not in request.headers  # websockets render no page
         and not _wants_json(request.headers.get("Accept", ""))
     ):
-        await refresh_nav_badges(request)
-    response: web.StreamResponse = await handler(request)
+        request[NAV_BADGE_TASK] = asyncio.create_task(_compute_badges(request))
+    try:
+        response: web.StreamResponse = await handler(request)
+    finally:
+        await current_badges(request)  # never leave the task behind, even on errors
+    if isinstance(response, DeferredPage):
+        response.finish(request)
     return response
