@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_portal.fhir.connection import PooledFhirClient
-from fhir_portal.fhir.errors import FhirInvalid
+from fhir_portal.fhir.errors import FhirConflict, FhirInvalid
 
 Resource = dict[str, Any]
 Params = Mapping[str, str | int | Sequence[str]]
@@ -110,6 +110,10 @@ class FhirGateway:
 
     async def fetch_url(self, url: str) -> Resource:
         """GET a paging link the server handed out (it must be on this server)."""
+        if not url.startswith(self.base_url.rstrip("/") + "/") and not url.startswith(
+            self.base_url.rstrip("/") + "?"
+        ):
+            raise FhirInvalid("a paging link that leads off this FHIR server")
         result: Resource = await self.client._do_request("get", url)
         return result
 
@@ -152,6 +156,8 @@ class FhirGateway:
         _check_id(resource["resourceType"], resource.get("id"))
         headers = {"Prefer": "return=representation"}
         if if_match is not None:
+            if not _is_valid_id(str(if_match)):  # a version id from a form: never a header
+                raise FhirConflict(f"{reference_of(resource)}: not a version id")
             headers["If-Match"] = f'W/"{if_match}"'
         result: Resource = await self.client._do_request(
             "put", reference_of(resource), data=resource, extra_headers=headers

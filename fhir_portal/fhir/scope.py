@@ -128,8 +128,21 @@ class DirectoryReader:
         if resource_type == "DocumentReference":
             query["type"] = KNOWLEDGE_TYPE
         if all_pages:
-            return await self._gateway.search_all(resource_type, query, fresh=fresh)
-        return await self._gateway.search(resource_type, query, fresh=fresh)
+            page = await self._gateway.search_all(resource_type, query, fresh=fresh)
+        else:
+            page = await self._gateway.search(resource_type, query, fresh=fresh)
+        return _directory_only(page)
+
+
+def _is_directory_data(resource: Resource) -> bool:
+    return resource.get("resourceType") in DIRECTORY_TYPES or is_knowledge_article(resource)
+
+
+def _directory_only(page: SearchPage) -> SearchPage:
+    """Whatever a directory search matched or included, only directory data is kept."""
+    page.resources = [r for r in page.resources if _is_directory_data(r)]
+    page.included = {k: r for k, r in page.included.items() if _is_directory_data(r)}
+    return page
 
 
 # Told of every access to patient data: ("read" | "search" | "create" | "update", resources).
@@ -170,10 +183,7 @@ class PatientScope:
         )
 
     def _visible_include(self, resource: Resource) -> bool:
-        resource_type = resource.get("resourceType", "")
-        if resource_type in DIRECTORY_TYPES or is_knowledge_article(resource):
-            return True
-        return self.owns(resource)
+        return _is_directory_data(resource) or self.owns(resource)
 
     # -- reads --------------------------------------------------------------------
     async def patient(self, *, fresh: bool = False) -> Resource:
@@ -242,10 +252,26 @@ class PatientScope:
         return {"resourceType": "Bundle", "type": "searchset", "total": len(kept), "entry": kept}
 
     # -- writes -------------------------------------------------------------------
+    def _in_compartment(self, resource_type: str, condition: str | None) -> str | None:
+        """A conditional-create query narrowed to this patient's compartment, so a business
+        identifier another patient chose can never match (and hand back) their resource."""
+        if not condition:
+            return None
+        compartment = COMPARTMENT.get(resource_type)
+        if compartment is None:
+            raise FhirForbidden(f"{resource_type} is not in the patient compartment")
+        return f"{condition}&{compartment.params[0]}={self.patient_ref}"
+
     async def create(self, resource: Resource, *, if_none_exist: str | None = None) -> Resource:
+        """Create a resource of this patient; a retried conditional create returns the first."""
+        resource_type = str(resource.get("resourceType", ""))
         if not self.owns(resource):
-            raise FhirForbidden(f"{resource.get('resourceType')} outside the patient's compartment")
-        created = await self._gateway.create(resource, if_none_exist=if_none_exist)
+            raise FhirForbidden(f"{resource_type} outside the patient's compartment")
+        created = await self._gateway.create(
+            resource, if_none_exist=self._in_compartment(resource_type, if_none_exist)
+        )
+        if not self.owns(created):  # defence in depth: never hand back someone else's
+            raise FhirConflict(f"{resource_type}: the identifier is already in use")
         self._record("create", [created])
         return created
 
@@ -290,7 +316,7 @@ class PatientScope:
         busy.pop("meta", None)
         post: Resource = {"method": "POST", "url": "Appointment"}
         if if_none_exist:
-            post["ifNoneExist"] = if_none_exist
+            post["ifNoneExist"] = self._in_compartment("Appointment", if_none_exist)
         result = await self._gateway.transaction(
             [
                 {

@@ -345,7 +345,7 @@ _MESSAGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{7,79}$")
 
 def valid_message_id(value: str | None) -> str:
     """A client message id (letters, digits and dashes, like a UUID) or a fresh one."""
-    if value and _MESSAGE_ID.match(value):
+    if isinstance(value, str) and _MESSAGE_ID.match(value):
         return value.lower()
     return str(uuid.uuid4())
 
@@ -599,9 +599,15 @@ async def queue(gateway: FhirGateway, who: Principal) -> list[EscalationView]:
     return tasks
 
 
-async def _task_for(gateway: FhirGateway, who: Principal, task_id: str) -> Resource:
+async def _task_for(
+    gateway: FhirGateway, who: Principal, task_id: str, *, to_accept: bool = False
+) -> Resource:
+    """The escalation, if this staff member may see it: a waiting chat of their queue, or
+    one they took; a chat another person took (or closed) is not found for the rest."""
     task = await gateway.read("Task", task_id, fresh=True)
     if not escalation.may_handle(who, task):
+        raise FhirNotFound("Task: not found")
+    if not to_accept and task.get("status") != "requested" and not escalation.is_owner(task, who):
         raise FhirNotFound("Task: not found")
     return task
 
@@ -625,7 +631,7 @@ async def staff_chat(gateway: FhirGateway, who: Principal, task_id: str) -> Staf
 
 async def accept(gateway: FhirGateway, who: Principal, task_id: str, *, joined_text: str) -> StaffChat:
     """Take a chat: one winner (versioned update); the loser gets ChatTaken."""
-    task = await _task_for(gateway, who, task_id)
+    task = await _task_for(gateway, who, task_id, to_accept=True)
     if task.get("status") != "requested":
         if escalation.is_owner(task, who) and task.get("status") == "in-progress":
             return await staff_chat(gateway, who, task_id)

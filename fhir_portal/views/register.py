@@ -11,7 +11,6 @@ from fhir_portal.auth.registration import VerificationError, register, resend, v
 from fhir_portal.i18n import LANGUAGES, N_
 from fhir_portal.notify.email import EmailError
 from fhir_portal.resources.patients import ProfileData
-from fhir_portal.views.auth import complete_sign_in
 from fhir_portal.views.profile import form_data, validate_profile
 from fhir_portal.web.background import spawn
 from fhir_portal.web.context import locale, principal
@@ -104,4 +103,7 @@ async def verify_email(request: web.Request) -> web.Response:
                                          "already confirmed your email, just sign in.")],
             "link": ("/login", translate(request, "Sign in")),
         }, status=400)
-    raise await complete_sign_in(request, account, method="email-link")
+    # The link confirms the address but does not sign in: whoever opens a link someone
+    # else was sent must never land in that person's account (login CSRF).
+    del account
+    raise web.HTTPSeeOther("/login?confirmed=1")

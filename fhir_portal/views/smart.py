@@ -63,7 +63,7 @@ async def callback(request: web.Request) -> web.Response:
         return _refused(request, N_("The sign-in took too long or was started elsewhere. "
                                     "Please open the app again."))
     if request.query.get("error"):
-        log.info("SMART authorization refused: %s", request.query.get("error"))
+        log.info("SMART authorization refused: %r", request.query.get("error", "")[:64])
         return _refused(request, N_("Access was not granted, so the portal cannot show your "
                                     "health information."), status=403)
     code = request.query.get("code", "")

@@ -18,7 +18,7 @@ from babel.dates import format_date
 from fhir_portal import keys
 from fhir_portal.auth.roles import Principal, Role
 from fhir_portal.chat.hub import HUB, Side, conversation_room
-from fhir_portal.fhir import FhirError, FhirGateway
+from fhir_portal.fhir import FhirError, FhirGateway, FhirNotFound
 from fhir_portal.i18n import N_
 from fhir_portal.resources import chat, knowledge
 from fhir_portal.views.chat import (
@@ -94,8 +94,10 @@ async def queue(request: web.Request) -> web.Response:
 async def accept(request: web.Request) -> web.Response:
     gateway, who = _staff(request)
     task_id = _task_id(request)
-    current = await chat.staff_chat(gateway, who, task_id)
-    language = current.conversation.language
+    try:
+        language = (await chat.staff_chat(gateway, who, task_id)).conversation.language
+    except FhirNotFound:  # taken by someone else meanwhile (accept says so), or no such chat
+        language = locale(request)
     joined = _in_language(request, language, JOINED) % {"name": who.display_name}
     try:
         accepted = await chat.accept(gateway, who, task_id, joined_text=joined)

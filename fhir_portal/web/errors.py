@@ -117,5 +117,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(request, 500, reference=reference)
     except Exception:
         reference = secrets.token_hex(4)
-        log.exception("unhandled error %s on %s %s", reference, request.method, request.path)
+        # the route's name, never the path: paths can carry secrets (reset and check-in links)
+        route = request.match_info.route.name if request.match_info.route else None
+        log.exception("unhandled error %s on %s %s", reference, request.method, route)
         return error_response(request, 500, reference=reference)

@@ -56,7 +56,10 @@ async def test_register_confirm_profile_conflict_reset(mail_client, sink, gatewa
     assert (await client.get(first_link.split("8080", 1)[1])).status == 400
     path = link.split("8080", 1)[1]
     confirmed = await client.get(path, allow_redirects=False)
-    assert confirmed.status == 303 and confirmed.headers["Location"] == "/profile?first=1"
+    # confirming does not sign in (a link opened by someone else must not start a session)
+    assert confirmed.status == 303 and confirmed.headers["Location"] == "/login?confirmed=1"
+    assert (await client.get("/", allow_redirects=False)).headers["Location"].startswith("/login")
+    assert (await sign_in(client, email)).status == 303
     account = await client.app[keys.ACCOUNTS].account_by_email(email)
     patient = await gateway.read("Patient", account.patient_id)
     assert patient["birthDate"] == "1990-05-17" and patient["name"][0]["family"] == "Test"

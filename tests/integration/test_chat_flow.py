@@ -132,6 +132,8 @@ async def test_patient_asks_for_a_person_agent_takes_answers_sends_an_article_an
                             data={"csrf_token": csrf_of(other_queue)})
     assert late.status == 409
     assert "Someone else has already taken this chat." in await late.text()
+    # nor can the other agent open the chat (details, transcript) someone else handles
+    assert (await other.get(f"/staff/chats/{task['id']}")).status == 404
     task = await gateway.read("Task", task["id"])
     assert task["status"] == "in-progress" and task["owner"]["display"] == "Test agent"
 

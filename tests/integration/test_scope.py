@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fhir_portal.fhir import FhirForbidden, FhirNotFound, PatientScope
+from fhir_portal.fhir import FhirConflict, FhirForbidden, FhirNotFound, PatientScope
 from fhir_portal.fhir.scope import COMPARTMENT
 
 ANNA, BJORN = "pat-anna", "pat-bjorn"
@@ -80,3 +80,33 @@ async def test_directory_refuses_patient_data(gateway):
     visit_note = (await anna.search("DocumentReference")).resources[0]
     with pytest.raises(FhirNotFound):
         await anna.directory.read("DocumentReference", visit_note["id"])
+
+
+async def test_a_business_identifier_reused_by_another_patient_never_returns_theirs(gateway):
+    import uuid
+
+    key = f"shared-{uuid.uuid4().hex}"
+    condition = f"identifier=http://fhir-portal.example.org/fhir/message-id|{key}"
+
+    def message(patient_id: str) -> dict:
+        return {
+            "resourceType": "Communication", "status": "completed",
+            "identifier": [{"system": "http://fhir-portal.example.org/fhir/message-id", "value": key}],
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "payload": [{"contentString": f"private text of {patient_id}"}],
+        }
+
+    anna = await PatientScope(gateway, ANNA).create(message(ANNA), if_none_exist=condition)
+    bjorn = await PatientScope(gateway, BJORN).create(message(BJORN), if_none_exist=condition)
+    assert bjorn["id"] != anna["id"]
+    assert bjorn["payload"][0]["contentString"] == f"private text of {BJORN}"
+    # and a retry by Anna still finds her own first message
+    again = await PatientScope(gateway, ANNA).create(message(ANNA), if_none_exist=condition)
+    assert again["id"] == anna["id"]
+
+
+async def test_a_version_from_a_form_is_never_sent_as_a_header(gateway):
+    anna = PatientScope(gateway, ANNA)
+    patient = await anna.patient(fresh=True)
+    with pytest.raises(FhirConflict):
+        await anna.update(patient, if_match='1"\r\nX-Injected: yes')
