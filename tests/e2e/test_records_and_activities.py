@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import urllib.request
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Page, expect
 
@@ -30,11 +31,19 @@ def put(base_url: str, resource: dict) -> dict:
         return json.loads(response.read())
 
 
+PORTAL_TZ = ZoneInfo("Europe/Copenhagen")
+
+
+def _local(day: date, hour: int, minute: int = 0) -> str:
+    """A dateTime at a local time in the portal's time zone, with the right offset."""
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=PORTAL_TZ).isoformat()
+
+
 def ehr_record(base_url: str) -> str:
     pid = f"pat-e2e-{uuid.uuid4().hex[:10]}"
     put(base_url, {"resourceType": "Patient", "id": pid, "name": [{"family": "Berg", "given": ["Ida"]}]})
     ref = {"reference": f"Patient/{pid}", "display": "Ida Berg"}
-    today = date.today()
+    today = datetime.now(PORTAL_TZ).date()  # the portal's day, not the machine's
     put(
         base_url,
         {
@@ -63,7 +72,7 @@ def ehr_record(base_url: str) -> str:
             "subject": ref,
             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
             "type": [{"text": "Diabetes check"}],
-            "period": {"start": f"{today - timedelta(days=3)}T09:00:00+01:00"},
+            "period": {"start": _local(today - timedelta(days=3), 9)},
             "participant": [
                 {"individual": {"reference": "Practitioner/prac-mette-hansen", "display": "Mette Hansen"}}
             ],

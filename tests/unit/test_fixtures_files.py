@@ -57,7 +57,7 @@ def _rel(path: Path) -> str:
 
 def _load(path: Path, today: date | None = None) -> list[dict[str, Any]]:
     bundle = json.loads(path.read_text("utf-8"))
-    expanded = expand(bundle, today or date.today(), TZ)
+    expanded = expand(bundle, today or datetime.now(TZ).date(), TZ)
     return [entry["resource"] for entry in expanded["entry"]]
 
 
@@ -300,7 +300,7 @@ def _activity_state(detail: dict[str, Any], today: date) -> str:
 
 @pytest.mark.parametrize(
     "today",
-    [date.today(), date(2026, 3, 29), date(2026, 10, 25)],
+    [datetime.now(TZ).date(), date(2026, 3, 29), date(2026, 10, 25)],
     ids=["today", "dst-spring", "dst-autumn"],
 )
 @pytest.mark.parametrize("path", PATIENT_FILES, ids=lambda p: p.stem)
@@ -335,7 +335,7 @@ def test_each_patient_has_a_full_record(path: Path, today: date) -> None:
 
     encounters = {r["id"]: r for r in resources if r["resourceType"] == "Encounter"}
     assert 3 <= len(encounters) <= 4
-    now = datetime.now(TZ) if today == date.today() else datetime.combine(today, time(12), TZ)
+    now = datetime.now(TZ) if today == datetime.now(TZ).date() else datetime.combine(today, time(12), TZ)
     notes = [r for r in resources if r["resourceType"] == "DocumentReference"]
     noted = set()
     for note in notes:

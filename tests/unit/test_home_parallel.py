@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -36,9 +35,6 @@ def slow_parts(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
 
 async def test_home_parts_run_in_parallel(slow_parts: dict[str, int]) -> None:
-    started = time.perf_counter()
     view = await home.overview(object(), ZoneInfo("Europe/Copenhagen"))  # type: ignore[arg-type]
-    elapsed = time.perf_counter() - started
     assert slow_parts["peak"] == 5  # all five parts were in flight at once
-    assert elapsed < 2 * DELAY  # one after another would take 5 * DELAY
     assert (view.patient.given_name, view.overdue, view.unread, view.appointments) == ("Pia", 2, 4, [])
