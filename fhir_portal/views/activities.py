@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from fhir_portal.resources import activities
-from fhir_portal.views.records import display_context, patient_tz
-from fhir_portal.web.context import patient_scope
+from fhir_portal.web.context import patient_scope, tz
+from fhir_portal.web.format import display_context
 from fhir_portal.web.render import render, translate
 
 # where a "mark done" form may send the patient back to
@@ -17,7 +17,7 @@ async def _page(
     request: web.Request, *, error: str | None = None, status: int = 200, fresh: bool = False
 ) -> web.Response:
     scope = patient_scope(request)
-    groups = await activities.overview(scope, patient_tz(request), fresh=fresh)
+    groups = await activities.overview(scope, tz(request), fresh=fresh)
     notice = None
     if request.query.get("done") == "1":
         notice = translate(request, "Well done! The activity is marked as done.")
@@ -59,7 +59,7 @@ async def mark_done(request: web.Request) -> web.StreamResponse:
             index=index,
             version=str(form.get("version", "")) or None,
             title=str(form.get("title", "")),
-            tz=patient_tz(request),
+            tz=tz(request),
         )
     except activities.ActivityChanged:
         return await _page(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from fhir_portal.resources import home as home_resource
-from fhir_portal.views.records import display_context, patient_tz
-from fhir_portal.web.context import patient_scope, signed_in
+from fhir_portal.web.context import patient_scope, signed_in, tz
+from fhir_portal.web.format import display_context
 from fhir_portal.web.render import render, translate
 
 
@@ -15,7 +15,7 @@ async def home(request: web.Request) -> web.Response:
     if not who.is_patient:
         raise web.HTTPSeeOther("/staff")
     scope = patient_scope(request)
-    view = await home_resource.overview(scope, patient_tz(request))
+    view = await home_resource.overview(scope, tz(request))
     notice = None
     if request.query.get("done") == "1":
         notice = translate(request, "Well done! The activity is marked as done.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from aiohttp import web
 
 from fhir_portal import keys
@@ -26,6 +28,23 @@ def session(request: web.Request) -> Session | None:
 
 def locale(request: web.Request) -> str:
     return request.get(LOCALE, request.app[keys.SETTINGS].default_locale)
+
+
+def tz(request: web.Request) -> ZoneInfo:
+    """The patient's time zone (``Settings.timezone``, default Europe/Copenhagen).
+
+    Every date and time a page shows, and every "today" a portal action works out, is in
+    this zone; the portal has one zone for all its patients.
+    """
+    return ZoneInfo(request.app[keys.SETTINGS].timezone)
+
+
+def page_number(request: web.Request, cap: int = 10_000) -> int:
+    """The ``page`` query parameter as a 1-based page number, at most ``cap``; 1 if bad."""
+    try:
+        return max(1, min(int(request.query.get("page", "1")), cap))
+    except ValueError:
+        return 1
 
 
 def signed_in(request: web.Request) -> Principal:
