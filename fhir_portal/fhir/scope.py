@@ -236,6 +236,26 @@ class PatientScope:
         self._record("search", page.resources)
         return page
 
+    async def position_in(
+        self, resource: Resource, params: Params, *, order_by: str = "created"
+    ) -> int:
+        """The 1-based place of one of the patient's own resources among every resource of
+        its type matching ``params`` (all patients), ordered by ``order_by`` then id; one
+        past the last when the search does not find it (yet). Only ``id`` and ``order_by``
+        are fetched and only the number leaves this method: nothing of other patients
+        reaches the caller."""
+        resource_type = str(resource.get("resourceType", ""))
+        resource_id = str(resource.get("id", ""))
+        if not self.owns(resource):
+            raise FhirNotFound(f"{resource_type}: not found")
+        query = {**params, "_elements": f"id,{order_by}", "_count": "500"}
+        page = await self._gateway.search_all(resource_type, query, fresh=True)
+        ordered = sorted(
+            page.resources, key=lambda r: (str(r.get(order_by) or "9999"), str(r.get("id")))
+        )
+        ids = [str(r.get("id")) for r in ordered]
+        return ids.index(resource_id) + 1 if resource_id in ids else len(ids) + 1
+
     async def everything(self) -> Resource:
         """The patient's whole record as a Bundle (``Patient/$everything``, all pages)."""
         bundle = await self._gateway.operation(

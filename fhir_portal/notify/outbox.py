@@ -116,6 +116,13 @@ async def outbox_worker(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+def sender(app: web.Application) -> notifications.Sender:
+    """Where a request queues its notifications (the app's own FHIR server)."""
+    return notifications.Sender(
+        app[keys.GATEWAY], sms_enabled=bool(app[keys.SETTINGS].sms_webhook_url)
+    )
+
+
 def wake(app: web.Application) -> None:
     """Ask the app's worker to deliver now (after an enqueue from a request)."""
     outbox = app.get(OUTBOX)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from fhir_portal.fhir import FhirConflict, FhirGateway, FhirInvalid, FhirNotFound, PatientScope
+from fhir_portal.fhir import FhirConflict, FhirInvalid, FhirNotFound, PatientScope
 from fhir_portal.fhir.gateway import Resource, version_of
 from fhir_portal.fhir.model import parse_datetime, telecom
 from fhir_portal.fhir.scope import DirectoryReader
@@ -356,7 +356,7 @@ async def book(
 
 
 async def notify(
-    gateway: FhirGateway,
+    sender: notifications.Sender,
     *,
     patient_id: str,
     key: str,
@@ -364,18 +364,17 @@ async def notify(
     subject: str,
     email_text: str,
     sms_text: str,
-    sms_enabled: bool,
 ) -> list[str]:
     """Queue the email (and SMS where a mobile number is known) for one event."""
     ids: list[str] = []
     if contact.email:
-        ids.append(await notifications.enqueue(
-            gateway, patient_id=patient_id, medium="email", to=contact.email, subject=subject,
+        ids.append(await sender.enqueue(
+            patient_id=patient_id, medium="email", to=contact.email, subject=subject,
             body=email_text, dedupe_key=f"{key}-email",
         ))
-    if contact.mobile and sms_enabled:
-        ids.append(await notifications.enqueue(
-            gateway, patient_id=patient_id, medium="sms", to=contact.mobile, subject=subject,
+    if contact.mobile and sender.sms_enabled:
+        ids.append(await sender.enqueue(
+            patient_id=patient_id, medium="sms", to=contact.mobile, subject=subject,
             body=sms_text, dedupe_key=f"{key}-sms",
         ))
     return ids

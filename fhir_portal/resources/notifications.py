@@ -136,6 +136,23 @@ async def enqueue(
     return str(created["id"])
 
 
+class Sender:
+    """Queues a portal action's notifications on the portal's own FHIR server, where the
+    outbox worker delivers them, whatever server the patient's scope reads from (a SMART
+    launch reads the EHR). Views hold a Sender, never the gateway behind it."""
+
+    def __init__(self, gateway: FhirGateway, *, sms_enabled: bool) -> None:
+        self._gateway = gateway
+        self.sms_enabled = sms_enabled
+
+    async def enqueue(
+        self, *, patient_id: str, medium: str, to: str, subject: str, body: str,
+        dedupe_key: str,
+    ) -> str:
+        return await enqueue(self._gateway, patient_id=patient_id, medium=medium, to=to,
+                             subject=subject, body=body, dedupe_key=dedupe_key)
+
+
 def parse(resource: Resource) -> Notification | None:
     """The worker's view of a notification Communication (None if it is not one)."""
     mediums = {

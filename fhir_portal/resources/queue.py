@@ -75,12 +75,11 @@ def _order(resource: Resource) -> tuple[str, str]:
     return (str(resource.get("created") or "9999"), str(resource.get("id")))
 
 
+WAITING = {"status": "waitlist", "appointment-type": KIND_TOKEN}
+
+
 async def _waiting(gateway: FhirGateway) -> list[Resource]:
-    page = await gateway.search_all(
-        "Appointment",
-        {"status": "waitlist", "appointment-type": KIND_TOKEN, "_count": "200"},
-        fresh=True,
-    )
+    page = await gateway.search_all("Appointment", {**WAITING, "_count": "200"}, fresh=True)
     return sorted(page.resources, key=_order)
 
 
@@ -109,16 +108,17 @@ async def join(scope: PatientScope, specialty: Specialty, *, key: str) -> str:
     return str(created["id"])
 
 
-async def state(scope: PatientScope, gateway: FhirGateway, appointment_id: str) -> QueueState:
-    """Where the patient stands: position and estimate, or ready with a clinician."""
+async def state(scope: PatientScope, appointment_id: str) -> QueueState:
+    """Where the patient stands: position and estimate, or ready with a clinician.
+
+    The position comes from ``PatientScope.position_in``: ids and arrival times only, so
+    this poll (every few seconds per waiting patient) never loads other patients' data."""
     appointment = await scope.read("Appointment", appointment_id, fresh=True)
     item = appointments.to_item(appointment)
     status = appointment.get("status")
     position = estimate = None
     if status == "waitlist":
-        queue = await _waiting(gateway)
-        ids = [str(r.get("id")) for r in queue]
-        position = ids.index(appointment_id) + 1 if appointment_id in ids else len(ids) + 1
+        position = await scope.position_in(appointment, WAITING)
         estimate = position * MINUTES_PER_PATIENT
         label = "waiting"
     elif item.kind == INSTANT and status in ("arrived", "checked-in") and item.practitioner:
@@ -147,7 +147,10 @@ async def leave(scope: PatientScope, appointment_id: str) -> None:
 
 async def waiting(gateway: FhirGateway) -> list[QueueEntry]:
     """The queue as a clinician sees it, first come first."""
-    queue = await _waiting(gateway)
+    return await _entries(gateway, await _waiting(gateway))
+
+
+async def _entries(gateway: FhirGateway, queue: list[Resource]) -> list[QueueEntry]:
     patient_ids = {
         pid for r in queue for p in r.get("participant", [])
         if (pid := reference_id(p.get("actor"), "Patient"))
@@ -180,13 +183,12 @@ async def take(
     ``If-Match`` and the loser moves on to the next in line.
     """
     for _ in range(20):
-        queue = await waiting(gateway)
+        queue = await _waiting(gateway)  # fresh: each entry carries its current version
         if appointment_id is not None:
-            queue = [e for e in queue if e.appointment_id == appointment_id]
+            queue = [r for r in queue if str(r.get("id")) == appointment_id]
         if not queue:
             return None
-        entry = queue[0]
-        resource = await gateway.read("Appointment", entry.appointment_id, fresh=True)
+        resource = queue[0]
         if resource.get("status") != "waitlist":
             continue
         now = datetime.now(UTC)
@@ -205,6 +207,7 @@ async def take(
             await gateway.update(taken, if_match=version_of(resource))
         except FhirConflict:
             continue
+        [entry] = await _entries(gateway, [resource])
         entry.practitioner = practitioner_name
         return entry
     return None

@@ -133,9 +133,8 @@ async def _notify_cancelled(request: web.Request, item: appointments.Appointment
         url=request.app[keys.SETTINGS].public_url.rstrip("/") + "/appointments/new",
     )
     await booking.notify(
-        request.app[keys.GATEWAY], patient_id=scope.patient_id, key=f"cancel-{item.id}",
+        outbox.sender(request.app), patient_id=scope.patient_id, key=f"cancel-{item.id}",
         contact=contact, subject=subject, email_text=text, sms_text=text,
-        sms_enabled=bool(request.app[keys.SETTINGS].sms_webhook_url),
     )
     outbox.wake(request.app)
 
@@ -336,9 +335,8 @@ async def _notify_booked(request: web.Request, patient_id: str, appointment_id: 
     sms_text = translate(request, "Booked: %(when)s with %(who)s. Check in: %(link)s",
                          when=fmt.when(item.start), who=item.practitioner, link=link)
     await booking.notify(
-        request.app[keys.GATEWAY], patient_id=patient_id, key=f"booked-{appointment_id}",
+        outbox.sender(request.app), patient_id=patient_id, key=f"booked-{appointment_id}",
         contact=contact, subject=subject, email_text=email_text, sms_text=sms_text,
-        sms_enabled=bool(settings.sms_webhook_url),
     )
     outbox.wake(request.app)
 

@@ -7,8 +7,8 @@ from aiohttp import web
 from fhir_portal import keys
 from fhir_portal.auth.roles import Role
 from fhir_portal.resources import queue
-from fhir_portal.views.appointments import Formats
 from fhir_portal.web.context import patient_scope, signed_in, staff_gateway
+from fhir_portal.web.format import display_context
 from fhir_portal.web.render import render, translate
 
 POLL_SECONDS = 5
@@ -16,19 +16,17 @@ POLL_SECONDS = 5
 
 async def waiting_room(request: web.Request) -> web.Response:
     scope = patient_scope(request)
-    gateway = request.app[keys.GATEWAY]
-    state = await queue.state(scope, gateway, request.match_info["id"])
+    state = await queue.state(scope, request.match_info["id"])
     visit_url = state.visit_url(request.app[keys.SETTINGS].visit_url_template)
     return render(request, "queue/waiting.html", {
         "state": state, "visit_url": visit_url, "poll_seconds": POLL_SECONDS,
-        **Formats(request).context(),
+        **display_context(request),
     })
 
 
 async def waiting_json(request: web.Request) -> web.Response:
     scope = patient_scope(request)
-    gateway = request.app[keys.GATEWAY]
-    state = await queue.state(scope, gateway, request.match_info["id"])
+    state = await queue.state(scope, request.match_info["id"])
     visit_url = state.visit_url(request.app[keys.SETTINGS].visit_url_template)
     messages = {
         "waiting": translate(request, "You are number %(n)s in the queue.", n=state.position),
@@ -64,7 +62,7 @@ async def staff_queue(request: web.Request) -> web.Response:
     entries = await queue.waiting(gateway)
     return render(request, "queue/staff.html", {
         "entries": entries, "taken": None, "visit_url": None, "empty": False, "gone": False,
-        **Formats(request).context(),
+        **display_context(request),
     })
 
 
@@ -84,5 +82,5 @@ async def staff_take(request: web.Request) -> web.Response:
         "entries": entries, "taken": taken, "visit_url": visit_url,
         "empty": taken is None and wanted is None,
         "gone": taken is None and wanted is not None,
-        **Formats(request).context(),
+        **display_context(request),
     }, status=409 if taken is None and wanted is not None else 200)

@@ -110,3 +110,30 @@ async def test_a_version_from_a_form_is_never_sent_as_a_header(gateway):
     patient = await anna.patient(fresh=True)
     with pytest.raises(FhirConflict):
         await anna.update(patient, if_match='1"\r\nX-Injected: yes')
+
+
+async def test_position_in_gives_only_a_place_and_only_for_the_patients_own(gateway):
+    import uuid
+
+    system = "http://fhir-portal.example.org/fhir/message-id"
+    key = f"line-{uuid.uuid4().hex}"
+
+    def message(patient_id: str, sent: str) -> dict:
+        return {
+            "resourceType": "Communication", "status": "completed", "sent": sent,
+            "identifier": [{"system": system, "value": key}],
+            "subject": {"reference": f"Patient/{patient_id}"},
+        }
+
+    seen: list[tuple[str, list[dict]]] = []
+    anna = PatientScope(gateway, ANNA, on_access=lambda a, r: seen.append((a, r)))
+    bjorn = PatientScope(gateway, BJORN)
+    first = await bjorn.create(message(BJORN, "2026-01-01T08:00:00Z"))
+    second = await anna.create(message(ANNA, "2026-01-01T09:00:00Z"))
+    seen.clear()
+    params = {"identifier": f"{system}|{key}"}
+    assert await anna.position_in(second, params, order_by="sent") == 2
+    assert await bjorn.position_in(first, params, order_by="sent") == 1
+    assert seen == []  # nothing of Bjørn's was handed to Anna's scope
+    with pytest.raises(FhirNotFound):
+        await anna.position_in(first, params, order_by="sent")
