@@ -9,7 +9,7 @@ from aiohttp import web
 from fhir_portal import keys
 from fhir_portal.chat.hub import HUB, hub_context
 from fhir_portal.fhir.scope import DirectoryReader
-from fhir_portal.resources import knowledge
+from fhir_portal.resources import chat, knowledge
 
 
 async def _knowledge_index(app: web.Application) -> AsyncIterator[None]:
@@ -26,9 +26,7 @@ async def _close_sockets(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     """Add after the HTTP session (the refresher reads through the app's gateway)."""
-    from fhir_portal.views.chat import FACTS
-
-    app[FACTS] = {}  # the bot's facts (opening hours, phone), cached per article watermark
+    app[chat.FACTS] = chat.FactsCache()  # the bot's facts, cached per article watermark
     app.cleanup_ctx.append(_knowledge_index)
     app.cleanup_ctx.append(hub_context)
     app.on_shutdown.append(_close_sockets)

@@ -14,16 +14,19 @@ outside FHIR except the conversation id in the session.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from aiohttp import web
+
 from fhir_portal.auth.roles import Principal
 from fhir_portal.chat import bot, escalation
 from fhir_portal.chat.escalation import ChatTaken
-from fhir_portal.fhir import FhirConflict, FhirGateway, FhirNotFound, PatientScope
+from fhir_portal.fhir import FhirConflict, FhirError, FhirGateway, FhirNotFound, PatientScope
 from fhir_portal.fhir.gateway import Resource, version_of
 from fhir_portal.fhir.model import (
     codeable_text,
@@ -511,12 +514,43 @@ def _section(markdown: str, headings: Sequence[str]) -> str | None:
     return None
 
 
-async def organization(scope: PatientScope, organization_id: str = "org-contoso") -> Resource | None:
+async def _organization(
+    scope: PatientScope, organization_id: str = "org-contoso"
+) -> Resource | None:
     try:
         return await scope.directory.read("Organization", organization_id)
     except FhirNotFound:
         page = await scope.directory.search("Organization", {"_count": "1", "active": "true"})
         return page.resources[0] if page.resources else None
+
+
+FACTS_SECONDS = 300.0
+
+
+class FactsCache:
+    """What the bot says about the practice (``bot.Facts``), one per app: rebuilt when the
+    knowledge articles change (their watermark), or every ``FACTS_SECONDS``."""
+
+    def __init__(self) -> None:
+        self._watermark: object = None
+        self._at = 0.0
+        self._facts: bot.Facts | None = None
+
+    async def facts(self, scope: PatientScope, library: KnowledgeLibrary) -> bot.Facts:
+        now = time.monotonic()
+        if (self._facts is not None and self._watermark == library.watermark
+                and now - self._at < FACTS_SECONDS):
+            return self._facts
+        try:
+            organization = await _organization(scope)
+        except FhirError:
+            organization = None
+        facts = bot_facts(library, organization)
+        self._watermark, self._at, self._facts = library.watermark, now, facts
+        return facts
+
+
+FACTS: web.AppKey[FactsCache] = web.AppKey("chat_bot_facts", FactsCache)
 
 
 async def bot_turn(

@@ -21,7 +21,7 @@ from babel.dates import format_datetime
 
 from fhir_portal import keys
 from fhir_portal.chat.hub import HUB, Side, patient_room
-from fhir_portal.fhir import FhirError, PatientScope
+from fhir_portal.fhir import FhirError
 from fhir_portal.i18n import N_
 from fhir_portal.resources import chat, knowledge
 from fhir_portal.web.context import CSRF_TOKEN, locale, patient_scope, principal, session
@@ -87,26 +87,6 @@ async def _remember(request: web.Request, pointer: dict[str, str] | None) -> Non
     await store.touch_session(stored or mine)
 
 
-FACTS_SECONDS = 300.0
-FACTS: web.AppKey[dict[str, Any]] = web.AppKey("chat_bot_facts", dict)
-
-
-async def _facts(request: web.Request, scope: PatientScope, lib: knowledge.KnowledgeLibrary) -> Any:
-    """What the bot says about the practice; rebuilt when the articles change, or every 5 minutes."""
-    cache = request.app.get(FACTS)
-    now = time.monotonic()
-    if cache and cache["watermark"] == lib.watermark and now - cache["at"] < FACTS_SECONDS:
-        return cache["facts"]
-    try:
-        organization = await chat.organization(scope)
-    except FhirError:
-        organization = None
-    facts = chat.bot_facts(lib, organization)
-    if cache is not None:
-        cache.update(watermark=lib.watermark, at=now, facts=facts)
-    return facts
-
-
 def _status_payload(request: web.Request, state: chat.ChatState) -> dict[str, Any]:
     return {"type": "status", "status": state.status, "text": status_text(request, state)}
 
@@ -145,7 +125,8 @@ class Conversation:
         lib = await knowledge.library(request.app, self.scope.directory)
         turn = await chat.bot_turn(
             self.scope, conversation, message, page_language=locale(request),
-            gettext=bot_gettext(request), library=lib, facts=await _facts(request, self.scope, lib),
+            gettext=bot_gettext(request), library=lib,
+            facts=await request.app.get(chat.FACTS, chat.FactsCache()).facts(self.scope, lib),
         )
         for reply in turn.replies:
             await hub.publish(self.scope.patient_id, conversation.header_id,
