@@ -8,66 +8,24 @@ and Confirm re-checks everything on the server before the one booking transactio
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from babel.dates import format_date, format_time
-from babel.numbers import format_decimal
 
 from fhir_portal import keys
 from fhir_portal.i18n import N_
 from fhir_portal.notify import outbox
 from fhir_portal.resources import appointments, booking, checkin, directory, queue
 from fhir_portal.resources.booking import ChoiceError, Contact, SlotTaken
-from fhir_portal.web.context import locale, patient_scope
+from fhir_portal.web.context import patient_scope
+from fhir_portal.web.context import tz as patient_zone
+from fhir_portal.web.format import display_context, formatter
+from fhir_portal.web.forms import EMAIL
 from fhir_portal.web.render import render, translate
 
 STATE_FIELDS = ("kind", "specialty", "postal", "location", "date", "slot")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-# -- formatting -------------------------------------------------------------------------
-
-def zone(request: web.Request) -> ZoneInfo:
-    return ZoneInfo(request.app[keys.SETTINGS].timezone)
-
-
-class Formats:
-    """Dates and times in the patient's time zone, in the page's language."""
-
-    def __init__(self, request: web.Request) -> None:
-        self.tz = zone(request)
-        self.lang = locale(request)
-
-    def local(self, moment: datetime) -> datetime:
-        return moment.astimezone(self.tz) if moment.tzinfo else moment.replace(tzinfo=self.tz)
-
-    def when(self, moment: datetime | None) -> str:
-        if moment is None:
-            return ""
-        local = self.local(moment)
-        return f"{format_date(local, 'full', locale=self.lang)}, " \
-               f"{format_time(local, 'short', locale=self.lang)}"
-
-    def time(self, moment: datetime | None) -> str:
-        return format_time(self.local(moment), "short", locale=self.lang) if moment else ""
-
-    def day(self, value: date | None) -> str:
-        return format_date(value, "full", locale=self.lang) if value else ""
-
-    def iso(self, moment: datetime | None) -> str:
-        return self.local(moment).isoformat() if moment else ""
-
-    def km(self, value: float) -> str:
-        return str(format_decimal(value, format="#,##0.#", locale=self.lang))
-
-    def context(self) -> dict[str, Any]:
-        return {"fmt_when": self.when, "fmt_time": self.time, "fmt_day": self.day,
-                "fmt_iso": self.iso, "fmt_km": self.km}
 
 
 # -- lists and one appointment --------------------------------------------------------------
@@ -79,7 +37,7 @@ async def index(request: web.Request) -> web.Response:
         "upcoming": lists.upcoming, "past": lists.past,
         "cancelled_now": request.query.get("cancelled") == "1",
         "left_queue": request.query.get("left") == "1",
-        **Formats(request).context(),
+        **display_context(request),
     })
 
 
@@ -92,7 +50,7 @@ async def detail(request: web.Request) -> web.Response:
         "booked_now": request.query.get("booked") == "1",
         "checkin_token": checkin.make_token(settings.secret_key, item.id, item.end or item.start)
         if item.can_check_in else None,
-        **Formats(request).context(),
+        **display_context(request),
     })
 
 
@@ -100,7 +58,7 @@ async def cancel_form(request: web.Request) -> web.Response:
     scope = patient_scope(request)
     item = await appointments.detail(scope, request.match_info["id"])
     return render(request, "appointments/cancel.html", {
-        "item": item, **Formats(request).context(),
+        "item": item, **display_context(request),
     }, status=200 if item.can_cancel else 409)
 
 
@@ -112,7 +70,7 @@ async def cancel(request: web.Request) -> web.Response:
     except appointments.NotCancellable:
         item = await appointments.detail(scope, appointment_id)
         return render(request, "appointments/cancel.html", {
-            "item": item, **Formats(request).context(),
+            "item": item, **display_context(request),
         }, status=409)
     await _notify_cancelled(request, item)
     raise web.HTTPSeeOther("/appointments?cancelled=1")
@@ -123,13 +81,13 @@ async def _notify_cancelled(request: web.Request, item: appointments.Appointment
         return  # leaving the queue sends nothing
     scope = patient_scope(request)
     contact = await booking.contact_of(scope)
-    fmt = Formats(request)
+    fmt = formatter(request)
     subject = translate(request, "Your appointment has been cancelled")
     text = translate(
         request,
         "Your %(kind)s on %(when)s has been cancelled.\n\nYou can book a new time in the "
         "portal: %(url)s",
-        kind=translate(request, item.kind_label).lower(), when=fmt.when(item.start),
+        kind=translate(request, item.kind_label).lower(), when=fmt.full(item.start),
         url=request.app[keys.SETTINGS].public_url.rstrip("/") + "/appointments/new",
     )
     await booking.notify(
@@ -162,7 +120,7 @@ async def wizard(request: web.Request) -> web.Response:
     scope = patient_scope(request)
     values = _state(request.query)
     requested = request.query.get("step", "kind")
-    tz = zone(request)
+    tz = patient_zone(request)
     error: ChoiceError | None = None
     try:
         choice = await booking.validate(scope.directory, values, requested, tz=tz)
@@ -189,7 +147,7 @@ async def _step_page(request: web.Request, scope: Any, choice: booking.Choice,
     context: dict[str, Any] = {
         "step": step, "values": values, "choice": choice, "error": error,
         "kinds": appointments.KINDS, "previous_url": None,
-        **Formats(request).context(),
+        **display_context(request),
     }
     before = _previous(choice, step)
     if before:
@@ -212,7 +170,7 @@ async def _step_page(request: web.Request, scope: Any, choice: booking.Choice,
             error = ChoiceError("place", "postal", N_("Enter a postal code of four digits."))
             context["error"] = error
     elif step == "when":
-        tz = zone(request)
+        tz = patient_zone(request)
         today = datetime.now(tz).date()
         try:
             day = date.fromisoformat(values.get("date", ""))
@@ -242,7 +200,7 @@ def _contact_page(request: web.Request, choice: booking.Choice, values: dict[str
     return render(request, "appointments/contact.html", {
         "values": values, "choice": choice, "contact": contact, "errors": errors,
         "previous_url": _url(values, "when"), "step_number": order.index("contact") + 1,
-        "step_count": len(order), **Formats(request).context(),
+        "step_count": len(order), **display_context(request),
     }, status=status)
 
 
@@ -265,7 +223,7 @@ async def confirm(request: web.Request) -> web.Response:
     scope = patient_scope(request)
     form = await request.post()
     values = _state(form)
-    tz = zone(request)
+    tz = patient_zone(request)
     try:
         choice = await booking.validate(scope.directory, values, "confirm", tz=tz)
     except ChoiceError as exc:
@@ -283,7 +241,7 @@ async def confirm(request: web.Request) -> web.Response:
         "values": values, "choice": choice, "contact": contact,
         "key": booking.new_key(), "step_number": order.index("confirm") + 1,
         "kinds": appointments.KINDS,
-        "step_count": len(order), **Formats(request).context(),
+        "step_count": len(order), **display_context(request),
     })
 
 
@@ -292,7 +250,7 @@ async def book(request: web.Request) -> web.Response:
     scope = patient_scope(request)
     form = await request.post()
     values = _state(form)
-    tz = zone(request)
+    tz = patient_zone(request)
     contact, errors = _check_contact(request, form)
     try:
         if errors:
@@ -305,7 +263,7 @@ async def book(request: web.Request) -> web.Response:
         choice = await booking.validate(scope.directory, values, "when", tz=tz)
         return render(request, "appointments/taken.html", {
             "alternatives": taken.alternatives, "values": values, "choice": choice,
-            "step_url": _url, **Formats(request).context(),
+            "step_url": _url, **display_context(request),
         }, status=409)
     if not result.already:
         await booking.save_contact(scope, contact)
@@ -319,7 +277,7 @@ async def _notify_booked(request: web.Request, patient_id: str, appointment_id: 
     item = await appointments.detail(patient_scope(request), appointment_id)
     token = checkin.make_token(settings.secret_key, item.id, item.end or item.start)
     link = f"{settings.public_url.rstrip('/')}/checkin/{token}"
-    fmt = Formats(request)
+    fmt = formatter(request)
     where = item.location_address and f"{item.location}, {item.location_address}" or \
         translate(request, "online (video)")
     subject = translate(request, "Your appointment is booked")
@@ -328,12 +286,12 @@ async def _notify_booked(request: web.Request, patient_id: str, appointment_id: 
         "Your %(kind)s is booked.\n\nWhen: %(when)s\nWith: %(who)s\nWhere: %(where)s\n\n"
         "Check in before your visit: %(link)s\n\nYou can see or cancel the appointment in "
         "the portal: %(portal)s",
-        kind=translate(request, item.kind_label).lower(), when=fmt.when(item.start),
+        kind=translate(request, item.kind_label).lower(), when=fmt.full(item.start),
         who=item.practitioner, where=where, link=link,
         portal=f"{settings.public_url.rstrip('/')}/appointments/{item.id}",
     )
     sms_text = translate(request, "Booked: %(when)s with %(who)s. Check in: %(link)s",
-                         when=fmt.when(item.start), who=item.practitioner, link=link)
+                         when=fmt.full(item.start), who=item.practitioner, link=link)
     await booking.notify(
         outbox.sender(request.app), patient_id=patient_id, key=f"booked-{appointment_id}",
         contact=contact, subject=subject, email_text=email_text, sms_text=sms_text,
@@ -347,7 +305,7 @@ async def join_queue(request: web.Request) -> web.Response:
     form = await request.post()
     values = _state(form)
     try:
-        choice = await booking.validate(scope.directory, values, "confirm", tz=zone(request))
+        choice = await booking.validate(scope.directory, values, "confirm", tz=patient_zone(request))
     except ChoiceError as exc:
         raise web.HTTPSeeOther(_url(values, exc.step)) from None
     key = str(form.get("key", ""))

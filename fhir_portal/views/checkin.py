@@ -18,8 +18,9 @@ from fhir_portal import keys
 from fhir_portal.fhir import FhirConflict
 from fhir_portal.notify.sms import is_phone
 from fhir_portal.resources import checkin
-from fhir_portal.views.appointments import EMAIL, Formats
 from fhir_portal.web.context import patient_scope, signed_in
+from fhir_portal.web.format import display_context
+from fhir_portal.web.forms import EMAIL
 from fhir_portal.web.render import render, translate
 
 STEPS = ("start", "details", "personal", "insurance", "join")
@@ -49,7 +50,7 @@ def _page(request: web.Request, step: str, token: str, ctx: checkin.CheckinConte
           status: int = 200, **extra: Any) -> web.Response:
     return render(request, "checkin/step.html", {
         "step": step, "token": token, "item": ctx.item, "number": STEPS.index(step) + 1,
-        "count": len(STEPS), "base": f"/checkin/{token}", **Formats(request).context(), **extra,
+        "count": len(STEPS), "base": f"/checkin/{token}", **display_context(request), **extra,
     }, status=status)
 
 

@@ -20,10 +20,10 @@ from fhir_portal.i18n import LANGUAGES, N_
 from fhir_portal.resources import patients
 from fhir_portal.resources.patients import ProfileData
 from fhir_portal.web.context import patient_scope, session, signed_in
+from fhir_portal.web.forms import EMAIL
 from fhir_portal.web.locale import COOKIE as LANGUAGE_COOKIE
 from fhir_portal.web.render import render, translate
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^\+?[0-9 ()\-]{6,24}$")
 
 
