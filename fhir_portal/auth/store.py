@@ -257,13 +257,6 @@ class AccountStore:
             row = await cur.fetchone()
         return _account(row) if row else None
 
-    async def accounts_for_patient(self, patient_id: str) -> list[Account]:
-        async with self.db.execute(
-            "SELECT * FROM accounts WHERE patient_id = ?", (patient_id,)
-        ) as cur:
-            rows = await cur.fetchall()
-        return [_account(row) for row in rows]
-
     async def update_account(self, account_id: int, **values: Any) -> None:
         allowed = {
             "password_hash", "display_name", "roles", "patient_id", "practitioner_id",

@@ -142,12 +142,12 @@ def addressed_patients(resource: Resource) -> list[str]:
         return []
     if resource.get("status") not in NOTIFY_STATUSES or resource.get("received"):
         return []
-    sender = messages._sender_ref(resource)
+    sender = messages.sender_ref(resource)
     if not sender or sender.startswith("Patient/"):
         return []
     return [
         ref.partition("/")[2]
-        for ref in dict.fromkeys(messages._recipient_refs(resource))
+        for ref in dict.fromkeys(messages.recipient_refs(resource))
         if ref.startswith("Patient/")
     ]
 

@@ -7,7 +7,7 @@ display texts taken from the references or, where missing, from the included res
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from fhir_portal.fhir import FhirConflict, FhirNotFound, PatientScope, SearchPage
@@ -43,6 +43,10 @@ CANCELLABLE = ("proposed", "pending", "booked", "waitlist")
 
 class NotCancellable(Exception):
     """The appointment is past, already cancelled, or otherwise beyond cancelling."""
+
+    def __init__(self, appointment_id: str, item: AppointmentItem | None = None) -> None:
+        super().__init__(appointment_id)
+        self.item = item
 
 
 @dataclass
@@ -198,33 +202,36 @@ async def all_appointments(scope: PatientScope) -> AppointmentLists:
 
 
 async def detail(scope: PatientScope, appointment_id: str) -> AppointmentItem:
-    """One of the patient's appointments (not found when it is not theirs)."""
-    appointment = await scope.read("Appointment", appointment_id, fresh=True)
-    page = SearchPage(resources=[])
-    for participant in appointment.get("participant", []):
-        ref = str((participant.get("actor") or {}).get("reference") or "")
-        kind, _, ident = ref.partition("/")
-        if kind in ("Location", "Practitioner") and ident:
-            try:
-                page.included[ref] = await scope.directory.read(kind, ident)
-            except FhirNotFound:  # a dangling reference keeps its display
-                page.included.pop(ref, None)
+    """One of the patient's appointments (not found when it is not theirs): one search that
+    includes its practitioner and location."""
+    page = await scope.search(
+        "Appointment", {"_id": appointment_id, "_include": "Appointment:actor"}, fresh=True
+    )
+    appointment = next((a for a in page.resources if str(a.get("id")) == appointment_id), None)
+    if appointment is None:
+        raise FhirNotFound("Appointment: not found")
     return to_item(appointment, page)
 
 
+def _cancelled(item: AppointmentItem) -> AppointmentItem:
+    return replace(item, status="cancelled", status_label=STATUS_LABELS["cancelled"])
+
+
 async def cancel(scope: PatientScope, appointment_id: str) -> AppointmentItem:
-    """Cancel one of the patient's appointments and free its slot (one transaction)."""
+    """Cancel one of the patient's appointments and free its slot (one transaction).
+
+    Raises ``NotCancellable`` (carrying the current ``item``) when it is beyond cancelling."""
     item = await detail(scope, appointment_id)
     if not item.can_cancel:
-        raise NotCancellable(appointment_id)
+        raise NotCancellable(appointment_id, item)
     try:
         await scope.cancel(appointment_id)
     except FhirConflict:
         # changed meanwhile (e.g. cancelled in another tab): decide on the fresh state
-        fresh = await detail(scope, appointment_id)
-        if fresh.status == "cancelled":
-            return fresh
-        if not fresh.can_cancel:
-            raise NotCancellable(appointment_id) from None
+        item = await detail(scope, appointment_id)
+        if item.status == "cancelled":
+            return item
+        if not item.can_cancel:
+            raise NotCancellable(appointment_id, item) from None
         await scope.cancel(appointment_id)
-    return await detail(scope, appointment_id)
+    return _cancelled(item)

@@ -350,12 +350,3 @@ async def check_in(scope: PatientScope, appointment_id: str, coverage_id: str | 
             appointment = await scope.read("Appointment", appointment_id, fresh=True)
     return CheckedIn(appointment_id=appointment_id, encounter_id=str(created["id"]),
                      virtual=virtual)
-
-
-async def encounters_for(scope: PatientScope, appointment_id: str) -> list[Resource]:
-    """The Encounters made for an appointment (tests and the EHR view)."""
-    page = await scope.search(
-        "Encounter", {"identifier": f"{ENCOUNTER_SYSTEM}|{appointment_id}"}, fresh=True
-    )
-    return page.resources
-

@@ -154,16 +154,16 @@ def _ref(reference: Any) -> str:
     return "/".join(parts[-2:]) if len(parts) >= 2 else ""
 
 
-def _recipient_refs(resource: Resource) -> list[str]:
+def recipient_refs(resource: Resource) -> list[str]:
     return [r for r in (_ref(x) for x in resource.get("recipient", [])) if r]
 
 
-def _sender_ref(resource: Resource) -> str:
+def sender_ref(resource: Resource) -> str:
     return _ref(resource.get("sender"))
 
 
 def _involves(resource: Resource, party: str) -> bool:
-    return _sender_ref(resource) == party or party in _recipient_refs(resource)
+    return sender_ref(resource) == party or party in recipient_refs(resource)
 
 
 def is_message(resource: Resource) -> bool:
@@ -282,10 +282,10 @@ def _item(resource: Resource, names: _Names, reader_ref: str) -> MessageItem:
         id=str(resource["id"]),
         thread_id=thread_root(resource),
         subject=_subject_line(resource),
-        sender=names.name(_sender_ref(resource)),
+        sender=names.name(sender_ref(resource)),
         sent=_aware(resource.get("sent")),
-        unread=reader_ref in _recipient_refs(resource) and not resource.get("received"),
-        recipients=_names_line(names, _recipient_refs(resource)),
+        unread=reader_ref in recipient_refs(resource) and not resource.get("received"),
+        recipients=_names_line(names, recipient_refs(resource)),
         has_attachment=_attachment_of(resource) is not None,
         patient_id=patient_ref.partition("/")[2] if patient_ref.startswith("Patient/") else None,
         patient_name=names.name(patient_ref) or str((resource.get("subject") or {}).get("display") or ""),
@@ -293,18 +293,18 @@ def _item(resource: Resource, names: _Names, reader_ref: str) -> MessageItem:
 
 
 def _message(resource: Resource, names: _Names, reader_ref: str) -> Message:
-    recipients = _recipient_refs(resource)
+    recipients = recipient_refs(resource)
     return Message(
         id=str(resource["id"]),
         subject=_subject_line(resource),
         body=_body(resource),
-        sender=names.name(_sender_ref(resource)),
-        sender_ref=_sender_ref(resource),
+        sender=names.name(sender_ref(resource)),
+        sender_ref=sender_ref(resource),
         recipients=_names_line(names, recipients),
         sent=_aware(resource.get("sent")),
         received=_aware(resource.get("received")),
         unread=reader_ref in recipients and not resource.get("received"),
-        outgoing=_sender_ref(resource) == reader_ref,
+        outgoing=sender_ref(resource) == reader_ref,
         attachment=_attachment_info(resource),
     )
 
@@ -312,8 +312,8 @@ def _message(resource: Resource, names: _Names, reader_ref: str) -> Message:
 def _all_refs(resources: Iterable[Resource]) -> set[str]:
     refs: set[str] = set()
     for resource in resources:
-        refs.add(_sender_ref(resource))
-        refs.update(_recipient_refs(resource))
+        refs.add(sender_ref(resource))
+        refs.update(recipient_refs(resource))
     return refs
 
 
@@ -424,12 +424,12 @@ async def _patient_thread_resources(scope: PatientScope, message_id: str) -> lis
 def _reply_target(resources: list[Resource], me: str) -> tuple[Resource | None, str]:
     """The message a reply answers (the newest from someone else) and whom it goes to."""
     for resource in reversed(resources):
-        sender = _sender_ref(resource)
-        if sender and sender != me and me in _recipient_refs(resource):
+        sender = sender_ref(resource)
+        if sender and sender != me and me in recipient_refs(resource):
             return resource, sender
     for resource in reversed(resources):
-        if _sender_ref(resource) == me:
-            others = [r for r in _recipient_refs(resource) if r != me]
+        if sender_ref(resource) == me:
+            others = [r for r in recipient_refs(resource) if r != me]
             if others:
                 return resource, others[0]
     return None, ""
@@ -466,7 +466,7 @@ async def _mark_read(
     marked = 0
     now = datetime.now(UTC).isoformat(timespec="seconds")
     for resource in resources:
-        if reader_ref not in _recipient_refs(resource) or resource.get("received"):
+        if reader_ref not in recipient_refs(resource) or resource.get("received"):
             continue
         current = resource
         for _ in range(3):
@@ -851,10 +851,10 @@ async def clinician_threads(
                 subject=_subject_line(ordered[0]),
                 patient_name=names.name(subject_ref)
                 or str((last.get("subject") or {}).get("display") or ""),
-                last_sender=names.name(_sender_ref(last)),
+                last_sender=names.name(sender_ref(last)),
                 last_sent=_aware(last.get("sent")),
                 unread=sum(
-                    1 for r in ordered if me in _recipient_refs(r) and not r.get("received")
+                    1 for r in ordered if me in recipient_refs(r) and not r.get("received")
                 ),
                 messages=len(ordered),
             )
@@ -971,7 +971,7 @@ async def clinician_reply(
     ):
         # only conversations with the patient are answered to the patient
         raise MessageError("body", N_("This conversation cannot be answered."))
-    from_patient = [r for r in resources if _sender_ref(r) == patient_ref]
+    from_patient = [r for r in resources if sender_ref(r) == patient_ref]
     answered = from_patient[-1] if from_patient else resources[-1]
     names = _StaffNames(gateway_reader(gateway))
     names.seed(resources)

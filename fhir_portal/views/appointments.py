@@ -67,8 +67,8 @@ async def cancel(request: web.Request) -> web.Response:
     appointment_id = request.match_info["id"]
     try:
         item = await appointments.cancel(scope, appointment_id)
-    except appointments.NotCancellable:
-        item = await appointments.detail(scope, appointment_id)
+    except appointments.NotCancellable as refused:
+        item = refused.item or await appointments.detail(scope, appointment_id)
         return render(request, "appointments/cancel.html", {
             "item": item, **display_context(request),
         }, status=409)
