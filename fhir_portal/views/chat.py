@@ -12,12 +12,9 @@ import hmac
 import json
 import logging
 import time
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import WSMsgType, web
-from babel.dates import format_datetime
 
 from fhir_portal import keys
 from fhir_portal.chat.hub import HUB, Side, patient_room
@@ -25,6 +22,7 @@ from fhir_portal.fhir import FhirError
 from fhir_portal.i18n import N_
 from fhir_portal.resources import chat, knowledge
 from fhir_portal.web.context import CSRF_TOKEN, locale, patient_scope, principal, session
+from fhir_portal.web.format import formatter
 from fhir_portal.web.origin import check_websocket_origin
 from fhir_portal.web.render import render, translate
 from fhir_portal.web.session import COOKIE as SESSION_COOKIE
@@ -44,13 +42,6 @@ STATUS_TEXT = {
     "person": N_("%(name)s from Contoso Healthcare is in the chat."),
     "closed": N_("This chat has ended."),
 }
-
-
-def when(request: web.Request, value: datetime | None) -> str:
-    if value is None:
-        return ""
-    zone = ZoneInfo(request.app[keys.SETTINGS].timezone)
-    return format_datetime(value.astimezone(zone), "short", locale=locale(request))
 
 
 def status_text(request: web.Request, state: chat.ChatState) -> str:
@@ -149,7 +140,7 @@ async def page(request: web.Request, *, error: str | None = None, text: str = ""
         "message_id": chat.valid_message_id(None),
         "error": error,
         "text": text,
-        "when": lambda value: when(request, value),
+        "fmt": formatter(request),
     }, status=status)
 
 
@@ -239,7 +230,7 @@ async def send(ws: web.WebSocketResponse, payload: dict[str, Any]) -> None:
 def history_payload(request: web.Request, state: chat.ChatState) -> dict[str, Any]:
     return {
         "type": "history",
-        "messages": [m.as_json() | {"when": when(request, m.sent)} for m in state.messages],
+        "messages": [m.as_json() | {"when": formatter(request).short(m.sent)} for m in state.messages],
         "status": state.status,
         "text": status_text(request, state),
     }
@@ -306,7 +297,7 @@ async def _handle(request: web.Request, ws: web.WebSocketResponse, conversation:
 
     async def acknowledge(message: chat.ChatMessage, duplicate: bool) -> None:
         await send(ws, {"type": "ack", "id": message_id,
-                        "message": message.as_json() | {"when": when(request, message.sent)}})
+                        "message": message.as_json() | {"when": formatter(request).short(message.sent)}})
 
     try:
         _, state = await conversation.say(message_id, text, on_stored=acknowledge)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from aiohttp import web
-from babel.dates import format_date
 
 from fhir_portal.resources import knowledge
 from fhir_portal.web.context import directory, locale, signed_in
+from fhir_portal.web.format import formatter
 from fhir_portal.web.render import render
 
 MAX_QUERY = 200
@@ -35,5 +35,5 @@ async def article(request: web.Request) -> web.Response:
     signed_in(request)
     language = locale(request)
     page = await knowledge.article_page(directory(request), request.match_info["id"], language)
-    updated = format_date(page.date, format="long", locale=language) if page.date else None
+    updated = formatter(request).long_date(page.date) or None
     return render(request, "knowledge/article.html", {"article": page, "updated": updated})

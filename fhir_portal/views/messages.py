@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from babel.dates import format_date, format_time
 
-from fhir_portal import keys
 from fhir_portal.auth.roles import Role
 from fhir_portal.fhir.errors import FhirError
 from fhir_portal.resources import messages
-from fhir_portal.web.context import locale, patient_scope, principal, signed_in
+from fhir_portal.web.context import page_number, patient_scope, principal, signed_in
+from fhir_portal.web.format import formatter
 from fhir_portal.web.render import (
     NavBadge,
     current_badges,
@@ -24,27 +21,8 @@ from fhir_portal.web.render import (
 )
 
 
-def when(request: web.Request, value: datetime | None) -> str:
-    """A timestamp in the portal's time zone, formatted for the page's language."""
-    if value is None:
-        return ""
-    local = value.astimezone(ZoneInfo(request.app[keys.SETTINGS].timezone))
-    language = locale(request)
-    return (
-        f"{format_date(local, 'medium', locale=language)}, "
-        f"{format_time(local, 'short', locale=language)}"
-    )
-
-
-def _page_number(request: web.Request) -> int:
-    try:
-        return max(1, min(int(request.query.get("page", "1")), 1000))
-    except ValueError:
-        return 1
-
-
 def _context(request: web.Request, **values: Any) -> dict[str, Any]:
-    return {"when": lambda value: when(request, value), **values}
+    return {"fmt": formatter(request), **values}
 
 
 async def inbox(request: web.Request) -> web.Response:
@@ -52,7 +30,7 @@ async def inbox(request: web.Request) -> web.Response:
     if not who.is_patient and who.has(Role.CLINICIAN):
         raise web.HTTPSeeOther("/staff/messages")  # the main navigation's entry, for staff
     scope = patient_scope(request)
-    listing = await messages.inbox(scope, page=_page_number(request))
+    listing = await messages.inbox(scope, page=page_number(request, cap=1000))
     badge = (await current_badges(request)).get("/messages")
     unread = badge.count if badge is not None else await messages.unread_count(scope)
     return render(
@@ -64,7 +42,7 @@ async def inbox(request: web.Request) -> web.Response:
 
 async def sent(request: web.Request) -> web.Response:
     scope = patient_scope(request)
-    listing = await messages.sent(scope, page=_page_number(request))
+    listing = await messages.sent(scope, page=page_number(request, cap=1000))
     return render(
         request, "messages/list.html", _context(request, box="sent", listing=listing, unread=0)
     )

@@ -13,7 +13,6 @@ import logging
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from babel.dates import format_date
 
 from fhir_portal import keys
 from fhir_portal.auth.roles import Principal, Role
@@ -27,9 +26,9 @@ from fhir_portal.views.chat import (
     send,
     session_alive,
     watch_session,
-    when,
 )
 from fhir_portal.web.context import directory, locale, principal, staff_gateway
+from fhir_portal.web.format import formatter
 from fhir_portal.web.origin import check_websocket_origin
 from fhir_portal.web.render import render, translate
 
@@ -70,7 +69,7 @@ def _task_id(request: web.Request) -> str:
 
 def _common(request: web.Request, **values: Any) -> dict[str, Any]:
     return {
-        "when": lambda value: when(request, value),
+        "fmt": formatter(request),
         "target_labels": TARGET_LABELS,
         "status_labels": STATUS_LABELS,
         **values,
@@ -143,8 +142,7 @@ async def chat_page(request: web.Request, *, error: str | None = None, text: str
     return render(request, "staff_chats/chat.html", _common(
         request, chat=current, patient=details, query=query, results=results, error=error,
         text=text, message_id=chat.valid_message_id(None),
-        birth=format_date(details.birth_date, "long", locale=locale(request))
-        if details.birth_date else None), status=status)
+        birth=formatter(request).long_date(details.birth_date) or None), status=status)
 
 
 async def chat_view(request: web.Request) -> web.Response:

@@ -8,8 +8,9 @@ from fhir_portal.auth.roles import Role
 from fhir_portal.fhir import FhirGateway
 from fhir_portal.fhir.errors import FhirError
 from fhir_portal.resources import messages
-from fhir_portal.views.messages import file_response, form_error, form_key, limits, read_upload, when
+from fhir_portal.views.messages import file_response, form_error, form_key, limits, read_upload
 from fhir_portal.web.context import signed_in, staff_gateway
+from fhir_portal.web.format import formatter
 from fhir_portal.web.render import render
 
 
@@ -27,7 +28,7 @@ async def inbox(request: web.Request) -> web.Response:
     return render(
         request,
         "staff_messages/list.html",
-        {"threads": threads, "when": lambda value: when(request, value)},
+        {"threads": threads, "fmt": formatter(request)},
     )
 
 
@@ -61,7 +62,7 @@ def _thread_page(
             "key": key,
             "limits": limits(),
             "just_sent": just_sent or request.query.get("sent") == "1",
-            "when": lambda value: when(request, value),
+            "fmt": formatter(request),
         },
         status=status,
     )
