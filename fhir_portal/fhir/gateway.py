@@ -13,6 +13,7 @@ from typing import Any
 
 from fhir_portal.fhir.connection import PooledFhirClient
 from fhir_portal.fhir.errors import FhirConflict, FhirInvalid
+from fhir_portal.fhir.model import reference_key
 
 Resource = dict[str, Any]
 Params = Mapping[str, str | int | Sequence[str]]
@@ -43,8 +44,7 @@ class SearchPage:
         """The included resource a relative reference points at, if it came back."""
         if not reference:
             return None
-        key = "/".join(reference.rstrip("/").split("/")[-2:])
-        return self.included.get(key)
+        return self.included.get(reference_key(reference))
 
     @classmethod
     def from_bundle(cls, bundle: Resource | None) -> SearchPage:

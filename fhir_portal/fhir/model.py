@@ -6,7 +6,7 @@ point at nothing on the server. These helpers never raise on such data.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 Json = dict[str, Any]
@@ -65,12 +65,26 @@ def reference_display(reference: Json | None, default: str = "") -> str:
     return str(reference.get("display") or reference.get("reference") or default)
 
 
+def reference_key(reference: Json | str | None) -> str:
+    """``Type/id`` of a relative or absolute literal reference (a Reference or its string);
+    "" for a contained (``#id``), missing or malformed one. Absolute URLs and ``_history``
+    are not told apart from relative ones: ``http://x/fhir/Patient/1`` gives ``Patient/1``.
+    """
+    value = reference.get("reference") if isinstance(reference, dict) else reference
+    if not value or not isinstance(value, str) or value.startswith("#"):
+        return ""
+    parts = value.rstrip("/").split("/")
+    if len(parts) < 2 or not parts[-2] or not parts[-1]:
+        return ""
+    return f"{parts[-2]}/{parts[-1]}"
+
+
 def reference_id(reference: Json | None, resource_type: str | None = None) -> str | None:
     """The id of a relative (or absolute) literal reference, optionally of one type."""
-    value = (reference or {}).get("reference")
-    if not value or value.startswith("#") or "/" not in value:
+    key = reference_key(reference)
+    if not key:
         return None
-    kind, ident = value.rstrip("/").split("/")[-2:]
+    kind, ident = key.split("/")
     if resource_type and kind != resource_type:
         return None
     return ident
@@ -102,6 +116,20 @@ def parse_datetime(value: str | None) -> datetime | None:
     return None
 
 
+def aware(moment: datetime | None, tz: tzinfo = UTC) -> datetime | None:
+    """``moment`` with a time zone: a naive value (a FHIR date, or a dateTime written
+    without an offset) is taken to be in ``tz`` (UTC unless given)."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=tz)
+    return moment
+
+
+def day_bounds(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    """The start of ``day`` and of the next day in ``tz`` (a local day may last 23 or 25 h)."""
+    start = datetime.combine(day, datetime.min.time(), tzinfo=tz)
+    return start, datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+
+
 def end_of(value: str | None, tz: Any) -> datetime | None:
     """The instant a FHIR date/dateTime *ends*, as an aware datetime.
 
@@ -110,7 +138,6 @@ def end_of(value: str | None, tz: Any) -> datetime | None:
     """
     if not value:
         return None
-    from datetime import timedelta
 
     if len(value) <= 10:
         parts = value.split("-")

@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import copy
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from fhir_portal.fhir import FhirConflict, FhirError, FhirNotFound, PatientScope
 from fhir_portal.fhir.gateway import Resource, SearchPage, version_of
 from fhir_portal.fhir.model import (
     codeable_text,
+    day_bounds,
     end_of,
     has_code,
     reference_display,
@@ -289,11 +290,6 @@ async def overview(
     for name in ("completed", "cancelled"):
         groups[name].sort(key=_sort_key, reverse=True)
     return ActivityOverview(**groups)
-
-
-def day_bounds(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, datetime.min.time(), tzinfo=tz)
-    return start, datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from fhir_portal.fhir import FhirConflict, FhirNotFound, PatientScope, SearchPage
 from fhir_portal.fhir.gateway import Resource
-from fhir_portal.fhir.model import codeable_text, human_name, parse_datetime, reference_id
+from fhir_portal.fhir.model import aware, codeable_text, human_name, parse_datetime, reference_id
 from fhir_portal.i18n import N_
 
 KIND_SYSTEM = "http://fhir-portal.example.org/fhir/CodeSystem/appointment-kind"
@@ -148,14 +148,8 @@ def to_item(appointment: Resource, page: SearchPage | None = None) -> Appointmen
     )
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
-
-
 def _sort_key(item: AppointmentItem) -> datetime:
-    return _aware(item.start) or _aware(item.created) or datetime.max.replace(tzinfo=UTC)
+    return aware(item.start) or aware(item.created) or datetime.max.replace(tzinfo=UTC)
 
 
 async def upcoming(scope: PatientScope, *, limit: int = 3) -> list[AppointmentItem]:

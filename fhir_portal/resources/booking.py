@@ -21,7 +21,7 @@ from typing import Any
 
 from fhir_portal.fhir import FhirConflict, FhirInvalid, FhirNotFound, PatientScope
 from fhir_portal.fhir.gateway import Resource, version_of
-from fhir_portal.fhir.model import parse_datetime, telecom
+from fhir_portal.fhir.model import day_bounds, parse_datetime, telecom
 from fhir_portal.fhir.scope import DirectoryReader
 from fhir_portal.i18n import N_
 from fhir_portal.resources import directory, notifications
@@ -142,11 +142,6 @@ async def validate(
             raise ChoiceError("when", "slot", N_("Choose one of the free times."))
         choice.slot = slot
     return choice
-
-
-def day_bounds(day: date, tz: Any) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, datetime.min.time(), tzinfo=tz)
-    return start, start + timedelta(days=1)
 
 
 async def slots_for_day(directory_reader: DirectoryReader, choice: Choice, day: date, *,
