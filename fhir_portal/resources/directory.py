@@ -8,13 +8,22 @@ offers (appointment-kind CodeSystem), ``specialty`` the SNOMED specialty, and
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Protocol
 
-from fhir_portal.fhir import FhirInvalid, FhirNotFound
-from fhir_portal.fhir.gateway import Resource, SearchPage
-from fhir_portal.fhir.model import codeable_text, human_name, parse_datetime, reference_id
+from fhir_portal.fhir import FhirError, FhirInvalid, FhirNotFound
+from fhir_portal.fhir.gateway import Params, Resource, SearchPage
+from fhir_portal.fhir.model import (
+    codeable_text,
+    human_name,
+    parse_datetime,
+    reference_id,
+    reference_key,
+)
 from fhir_portal.fhir.scope import DirectoryReader
 from fhir_portal.resources.appointments import CLINIC, INSTANT, KIND_SYSTEM, VIRTUAL
 
@@ -216,17 +225,95 @@ def _actor_display(schedule: Resource, resource_type: str) -> str:
     return ""
 
 
-async def _names(directory: DirectoryReader, resource_type: str, ids: set[str]) -> dict[str, str]:
-    if not ids:
-        return {}
-    page = await directory.search(resource_type, {"_id": ",".join(sorted(ids)), "_count": "200"})
-    names: dict[str, str] = {}
-    for resource in page.resources:
-        if resource_type == "Practitioner":
-            names[str(resource["id"])] = human_name(resource.get("name"))
-        else:
-            names[str(resource["id"])] = str(resource.get("name") or "")
-    return names
+class Searcher(Protocol):
+    """What DirectoryNames reads through: a DirectoryReader, or a staff gateway."""
+
+    async def search(self, resource_type: str, params: Params | None = None) -> SearchPage: ...
+
+
+NAMED_TYPES = ("Practitioner", "PractitionerRole", "Organization", "Location")
+ID_BATCH = 100
+
+
+def display_name(resource: Resource | None) -> str:
+    """A resource's everyday name; a PractitionerRole is named by its practitioner."""
+    if not resource:
+        return ""
+    kind = resource.get("resourceType")
+    if kind in ("Practitioner", "Patient", "RelatedPerson"):
+        return human_name(resource.get("name"))
+    if kind == "PractitionerRole":
+        return str((resource.get("practitioner") or {}).get("display") or "")
+    return str(resource.get("name") or "")
+
+
+class DirectoryNames:
+    """Directory resources and their names by reference, for one request.
+
+    ``load`` reads every reference not read yet with ONE ``_id=a,b,c`` search per resource
+    type (all types at once); ``seed`` records a name a reference already carries
+    (its ``display``), which wins over a lookup and saves it. Only ``types`` are looked up;
+    ``lenient`` turns a failed search into unknown names instead of an error.
+    """
+
+    def __init__(
+        self, reader: Searcher, *, types: Iterable[str] = NAMED_TYPES, lenient: bool = False
+    ) -> None:
+        self._reader = reader
+        self._types = frozenset(types)
+        self._lenient = lenient
+        self._found: dict[str, Resource | None] = {}
+        self._names: dict[str, str] = {}
+
+    def seed(self, reference: Any, name: str | None = None) -> None:
+        """Remember the name a reference carries (its ``display`` unless ``name`` is given)."""
+        key = reference_key(reference)
+        if name is None and isinstance(reference, dict):
+            name = str(reference.get("display") or "")
+        if key and name and key not in self._names:
+            self._names[key] = name
+
+    async def load(self, references: Iterable[Any], *, unnamed_only: bool = False) -> None:
+        """Read the referenced resources not read yet (with ``unnamed_only``: nor named)."""
+        wanted: dict[str, set[str]] = {}
+        for reference in references:
+            key = reference_key(reference)
+            if not key or key in self._found or (unnamed_only and key in self._names):
+                continue
+            kind, _, ident = key.partition("/")
+            if kind in self._types:
+                wanted.setdefault(kind, set()).add(ident)
+        kinds = sorted(wanted)
+        found = await asyncio.gather(*(self._search(kind, wanted[kind]) for kind in kinds))
+        for kind, resources in zip(kinds, found, strict=True):
+            for ident in wanted[kind]:
+                self._found[f"{kind}/{ident}"] = resources.get(ident)
+
+    async def _search(self, kind: str, ids: set[str]) -> dict[str, Resource]:
+        ordered = sorted(ids)
+        chunks = [ordered[i:i + ID_BATCH] for i in range(0, len(ordered), ID_BATCH)]
+        pages = await asyncio.gather(
+            *(self._reader.search(kind, {"_id": ",".join(c), "_count": str(len(c))})
+              for c in chunks),
+            return_exceptions=True,
+        )
+        resources: dict[str, Resource] = {}
+        for page in pages:
+            if isinstance(page, BaseException):
+                if self._lenient and isinstance(page, FhirError):
+                    continue
+                raise page
+            resources.update(
+                {str(r.get("id")): r for r in page.resources if r.get("resourceType") == kind}
+            )
+        return resources
+
+    def resource(self, reference: Any) -> Resource | None:
+        return self._found.get(reference_key(reference))
+
+    def name(self, reference: Any) -> str:
+        key = reference_key(reference)
+        return self._names.get(key, "") or display_name(self._found.get(key))
 
 
 async def free_slots(
@@ -278,12 +365,13 @@ async def free_slots(
             need_practitioners.add(prac)
         if kind == CLINIC and loc and not options[-1].location:
             need_locations.add(loc)
-    practitioners = await _names(directory, "Practitioner", need_practitioners)
-    locations = await _names(directory, "Location", need_locations)
+    names = DirectoryNames(directory)
+    await names.load([*(f"Practitioner/{p}" for p in need_practitioners),
+                      *(f"Location/{loc}" for loc in need_locations)])
     for option in options:
         if not option.practitioner and option.practitioner_id:
-            option.practitioner = practitioners.get(option.practitioner_id, "")
+            option.practitioner = names.name(f"Practitioner/{option.practitioner_id}")
         if option.location_id and not option.location:
-            option.location = locations.get(option.location_id)
+            option.location = names.name(f"Location/{option.location_id}") or None
     options.sort(key=lambda o: (o.start, o.practitioner))
     return options

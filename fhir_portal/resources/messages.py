@@ -31,6 +31,7 @@ from fhir_portal.fhir.errors import FhirConflict, FhirNotFound
 from fhir_portal.fhir.gateway import Resource, SearchPage, version_of
 from fhir_portal.fhir.model import human_name, parse_datetime, reference_id
 from fhir_portal.i18n import N_
+from fhir_portal.resources.directory import DirectoryNames
 
 CATEGORY_SYSTEM = "http://fhir-portal.example.org/fhir/CodeSystem/communication-category"
 CATEGORY_CODE = "message"
@@ -233,50 +234,22 @@ def _attachment_info(resource: Resource) -> AttachmentInfo | None:
     )
 
 
-class _Names:
-    """Display names of senders and recipients, read once per request when not inline."""
-
-    def __init__(self, reader: Any, own_ref: str | None = None, own_name: str = "") -> None:
-        self._reader = reader
-        self._cache: dict[str, str] = {}
-        if own_ref:
-            self._cache[own_ref] = own_name
-
-    def seed(self, resources: Iterable[Resource]) -> None:
-        for resource in resources:
-            for reference in [resource.get("sender"), *resource.get("recipient", [])]:
-                ref = _ref(reference)
-                if ref and ref not in self._cache and (reference or {}).get("display"):
-                    self._cache[ref] = str(reference["display"])
-
-    async def resolve(self, refs: Iterable[str]) -> None:
-        missing = sorted({r for r in refs if r and r not in self._cache})
-        results = await asyncio.gather(*(self._lookup(r) for r in missing))
-        self._cache.update(zip(missing, results, strict=True))
-
-    async def _lookup(self, ref: str) -> str:
-        kind, _, ident = ref.partition("/")
-        if kind not in ("Practitioner", "PractitionerRole", "Organization") or self._reader is None:
-            return ""
-        try:
-            resource = await self._reader.read(kind, ident)
-        except FhirNotFound:
-            return ""
-        if kind == "PractitionerRole":
-            return str((resource.get("practitioner") or {}).get("display") or "")
-        if kind == "Organization":
-            return str(resource.get("name") or "")
-        return human_name(resource.get("name"))
-
-    def name(self, ref: str) -> str:
-        return self._cache.get(ref, "")
+PATIENT_NAME_TYPES = ("Practitioner", "PractitionerRole", "Organization")
+STAFF_NAME_TYPES = (*PATIENT_NAME_TYPES, "Patient")
 
 
-def _names_line(names: _Names, refs: list[str]) -> str:
+def _seed(names: DirectoryNames, resources: Iterable[Resource]) -> None:
+    """Names the messages carry inline (sender and recipient displays) need no lookup."""
+    for resource in resources:
+        for reference in [resource.get("sender"), *resource.get("recipient", [])]:
+            names.seed(reference)
+
+
+def _names_line(names: DirectoryNames, refs: list[str]) -> str:
     return ", ".join(n for n in (names.name(r) for r in refs) if n)
 
 
-def _item(resource: Resource, names: _Names, reader_ref: str) -> MessageItem:
+def _item(resource: Resource, names: DirectoryNames, reader_ref: str) -> MessageItem:
     patient_ref = _ref(resource.get("subject"))
     return MessageItem(
         id=str(resource["id"]),
@@ -292,7 +265,7 @@ def _item(resource: Resource, names: _Names, reader_ref: str) -> MessageItem:
     )
 
 
-def _message(resource: Resource, names: _Names, reader_ref: str) -> Message:
+def _message(resource: Resource, names: DirectoryNames, reader_ref: str) -> Message:
     recipients = recipient_refs(resource)
     return Message(
         id=str(resource["id"]),
@@ -322,10 +295,10 @@ def _sort_key(resource: Resource) -> tuple[datetime, str]:
 
 
 # -- patient side: lists ------------------------------------------------------------------
-async def _patient_names(scope: PatientScope, resources: list[Resource]) -> _Names:
-    names = _Names(scope.directory)
-    names.seed(resources)
-    await names.resolve(_all_refs(resources))
+async def _patient_names(scope: PatientScope, resources: list[Resource]) -> DirectoryNames:
+    names = DirectoryNames(scope.directory, types=PATIENT_NAME_TYPES)
+    _seed(names, resources)
+    await names.load(_all_refs(resources), unnamed_only=True)
     return names
 
 
@@ -435,7 +408,7 @@ def _reply_target(resources: list[Resource], me: str) -> tuple[Resource | None, 
     return None, ""
 
 
-def _thread(resources: list[Resource], names: _Names, me: str) -> Thread:
+def _thread(resources: list[Resource], names: DirectoryNames, me: str) -> Thread:
     root = resources[0]
     root_id = thread_root(root)
     answered, to = _reply_target(resources, me)
@@ -502,7 +475,7 @@ async def recipients(scope: PatientScope) -> list[Recipient]:
         ),
     )
     roles: dict[str, str] = {}
-    names = _Names(scope.directory)
+    names = DirectoryNames(scope.directory, types=PATIENT_NAME_TYPES)
     role_refs: dict[str, str] = {}
     for team in teams.resources:
         if team.get("status") in ("inactive", "entered-in-error"):
@@ -516,28 +489,25 @@ async def recipients(scope: PatientScope) -> list[Recipient]:
             if not ref.startswith("Practitioner/"):
                 continue
             roles.setdefault(ref, codeable_role(participant))
-            if member.get("display"):
-                names.seed([{"sender": member}])
+            names.seed(member)
     for encounter in encounters.resources:
         for participant in encounter.get("participant", []):
             individual = participant.get("individual") or {}
             ref = _ref(individual)
             if ref.startswith("Practitioner/"):
                 roles.setdefault(ref, "")
-                if individual.get("display"):
-                    names.seed([{"sender": individual}])
+                names.seed(individual)
+    await names.load(role_refs)  # one search for every PractitionerRole
     for role_ref, role_text in role_refs.items():
-        try:
-            role = await scope.directory.read("PractitionerRole", role_ref.partition("/")[2])
-        except FhirNotFound:
+        role = names.resource(role_ref)
+        if role is None:
             continue
         practitioner = role.get("practitioner") or {}
         ref = _ref(practitioner)
         if ref.startswith("Practitioner/"):
             roles.setdefault(ref, role_text)
-            if practitioner.get("display"):
-                names.seed([{"sender": practitioner}])
-    await names.resolve(roles)
+            names.seed(practitioner)
+    await names.load(roles, unnamed_only=True)
     found = [Recipient(ref, names.name(ref) or ref, role) for ref, role in roles.items()]
     return sorted((r for r in found if r.name), key=lambda r: r.name.casefold())
 
@@ -837,9 +807,10 @@ async def clinician_threads(
         if all(r["id"] != resource["id"] for r in acc.resources):
             acc.resources.append(resource)
     everything = [r for acc in threads.values() for r in acc.resources]
-    names = _StaffNames(gateway_reader(gateway))
-    names.seed(everything)
-    await names.resolve(_all_refs(everything) | {_ref(r.get("subject")) for r in everything})
+    names = DirectoryNames(gateway, types=STAFF_NAME_TYPES)
+    _seed(names, everything)
+    await names.load(_all_refs(everything) | {_ref(r.get("subject")) for r in everything},
+                     unnamed_only=True)
     items: list[ClinicianThreadItem] = []
     for thread_id, acc in threads.items():
         ordered = sorted(acc.resources, key=_sort_key)
@@ -862,31 +833,6 @@ async def clinician_threads(
     floor = datetime.min.replace(tzinfo=UTC)
     items.sort(key=lambda i: i.last_sent or floor, reverse=True)
     return items
-
-
-class _GatewayReader:
-    """Reads names of directory resources and patients for the staff side."""
-
-    def __init__(self, gateway: FhirGateway) -> None:
-        self._gateway = gateway
-
-    async def read(self, kind: str, ident: str) -> Resource:
-        return await self._gateway.read(kind, ident)
-
-
-def gateway_reader(gateway: FhirGateway) -> _GatewayReader:
-    return _GatewayReader(gateway)
-
-
-class _StaffNames(_Names):
-    async def _lookup(self, ref: str) -> str:
-        kind, _, ident = ref.partition("/")
-        if kind == "Patient":
-            try:
-                return human_name((await self._reader.read(kind, ident)).get("name"))
-            except FhirNotFound:
-                return ""
-        return await super()._lookup(ref)
 
 
 async def _clinician_thread_resources(
@@ -924,9 +870,10 @@ async def clinician_thread(gateway: FhirGateway, practitioner_id: str, message_i
     """A thread the practitioner is part of (else not found), the whole conversation."""
     me = _clinician_ref(practitioner_id)
     resources = await _clinician_thread_resources(gateway, practitioner_id, message_id)
-    names = _StaffNames(gateway_reader(gateway))
-    names.seed(resources)
-    await names.resolve(_all_refs(resources) | {_ref(r.get("subject")) for r in resources})
+    names = DirectoryNames(gateway, types=STAFF_NAME_TYPES)
+    _seed(names, resources)
+    await names.load(_all_refs(resources) | {_ref(r.get("subject")) for r in resources},
+                     unnamed_only=True)
     result = _thread(resources, names, me)
     patient = result.patient_id
     can_reply = patient is not None and any(_involves(r, f"Patient/{patient}") for r in resources)
@@ -973,9 +920,9 @@ async def clinician_reply(
         raise MessageError("body", N_("This conversation cannot be answered."))
     from_patient = [r for r in resources if sender_ref(r) == patient_ref]
     answered = from_patient[-1] if from_patient else resources[-1]
-    names = _StaffNames(gateway_reader(gateway))
-    names.seed(resources)
-    await names.resolve({me, patient_ref})
+    names = DirectoryNames(gateway, types=STAFF_NAME_TYPES)
+    _seed(names, resources)
+    await names.load({me, patient_ref}, unnamed_only=True)
     subject = _reply_subject(_subject_line(root))
     _, body = _check_text(subject, body)
     resource = _communication(

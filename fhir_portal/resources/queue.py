@@ -30,7 +30,7 @@ from fhir_portal.resources.appointments import (
     KINDS,
     PROFILE,
 )
-from fhir_portal.resources.directory import SNOMED, Specialty
+from fhir_portal.resources.directory import SNOMED, DirectoryNames, Specialty
 
 MINUTES_PER_PATIENT = 10
 VISIT_MINUTES = 15
@@ -214,8 +214,7 @@ async def take(
 
 
 async def practitioner_name(gateway: FhirGateway, practitioner_id: str, default: str) -> str:
-    try:
-        resource = await gateway.read("Practitioner", practitioner_id)
-    except Exception:  # noqa: BLE001 - the account's display name will do
-        return default
-    return human_name(resource.get("name"), default)
+    """The clinician's name as the directory has it; the account's name when it has none."""
+    names = DirectoryNames(gateway, types=("Practitioner",), lenient=True)
+    await names.load([f"Practitioner/{practitioner_id}"])
+    return names.name(f"Practitioner/{practitioner_id}") or default

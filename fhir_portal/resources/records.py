@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
-from fhir_portal.fhir import FhirError, FhirNotFound, PatientScope
+from fhir_portal.fhir import FhirError, PatientScope
 from fhir_portal.fhir.gateway import Resource
 from fhir_portal.fhir.model import (
     attachment_text,
@@ -30,6 +30,7 @@ from fhir_portal.fhir.model import (
     reference_display,
     reference_id,
 )
+from fhir_portal.resources.directory import DirectoryNames
 
 PAGE_SIZE = 20
 SEARCH_COUNT = "100"
@@ -119,39 +120,11 @@ async def _known_conditions(scope: PatientScope) -> dict[str, Resource]:
     return {f"Condition/{c.get('id')}": c for c in await _all(scope, "Condition")}
 
 
-class _Directory:
-    """Reads referenced directory resources once each, in parallel; a miss is None."""
+class _Directory(DirectoryNames):
+    """Referenced directory resources, one ``_id`` search per type; a miss is None."""
 
     def __init__(self, scope: PatientScope) -> None:
-        self._scope = scope
-        self._found: dict[str, Resource | None] = {}
-
-    async def load(self, references: Iterable[str]) -> None:
-        wanted: set[str] = set()
-        for value in references:
-            parts = value.rstrip("/").split("/")
-            if len(parts) < 2 or parts[-2] not in DIRECTORY_READ_TYPES:
-                continue
-            key = f"{parts[-2]}/{parts[-1]}"
-            if key not in self._found:
-                wanted.add(key)
-        keys = sorted(wanted)
-        results = await asyncio.gather(*(self._read(key) for key in keys))
-        self._found.update(zip(keys, results, strict=True))
-
-    async def _read(self, key: str) -> Resource | None:
-        kind, ident = key.split("/")
-        try:
-            return await self._scope.directory.read(kind, ident)
-        except (FhirNotFound, FhirError):
-            return None
-
-    def get(self, reference: Any) -> Resource | None:
-        value = (reference or {}).get("reference") if isinstance(reference, dict) else None
-        if not value:
-            return None
-        key = "/".join(str(value).rstrip("/").split("/")[-2:])
-        return self._found.get(key)
+        super().__init__(scope.directory, types=DIRECTORY_READ_TYPES, lenient=True)
 
 
 def _literal_refs(node: Any) -> Iterable[str]:
@@ -170,7 +143,7 @@ def _literal_refs(node: Any) -> Iterable[str]:
 
 async def _load_role_practitioners(directory: _Directory, resources: list[Resource]) -> None:
     """Second round: the Practitioners that referenced PractitionerRoles name."""
-    roles = [directory.get({"reference": r}) for r in _literal_refs(resources) if "PractitionerRole/" in r]
+    roles = [directory.resource(r) for r in _literal_refs(resources) if "PractitionerRole/" in r]
     await directory.load(_literal_refs([r.get("practitioner") for r in roles if r]))
 
 
@@ -178,7 +151,7 @@ def _resolve(resource: Resource, reference: Any, directory: _Directory) -> Resou
     """A reference's target: contained first, then what the directory read."""
     if not isinstance(reference, dict):
         return None
-    return contained(resource, reference) or directory.get(reference)
+    return contained(resource, reference) or directory.resource(reference)
 
 
 def _person_name(resource: Resource, reference: Any, directory: _Directory) -> str:

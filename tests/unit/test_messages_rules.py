@@ -7,6 +7,7 @@ import pytest
 
 from fhir_portal.notify import inbox_watch
 from fhir_portal.resources import messages
+from fhir_portal.resources.directory import DirectoryNames
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(20)
 JPEG = b"\xff\xd8\xff\xe0" + bytes(20)
@@ -76,7 +77,7 @@ def test_thread_roots_and_reply_targets() -> None:
 
 
 def test_unread_means_addressed_to_me_and_not_received() -> None:
-    names = messages._Names(None)
+    names = DirectoryNames(None)  # type: ignore[arg-type]  # nothing to look up
     mine = messages._item(_message("m1", "Practitioner/d1", "Patient/p1"), names, "Patient/p1")
     read = messages._item(
         _message("m2", "Practitioner/d1", "Patient/p1", received="2026-01-01T10:00:00Z"),
