@@ -26,7 +26,6 @@ import contextlib
 import hashlib
 import hmac
 import logging
-import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,6 +42,7 @@ from fhir_portal.notify.watermarks import Watermarks
 from fhir_portal.resources import messages, notifications
 from fhir_portal.resources.patients import summarize
 from fhir_portal.settings import Settings
+from fhir_portal.web.background import KeyedLocks, keyed_locks, periodic, stop
 
 log = logging.getLogger(__name__)
 
@@ -152,16 +152,6 @@ def addressed_patients(resource: Resource) -> list[str]:
     ]
 
 
-_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-
-
-def _lock(key: str) -> asyncio.Lock:
-    lock = _locks.get(key)
-    if lock is None:
-        lock = _locks[key] = asyncio.Lock()
-    return lock
-
-
 @dataclass
 class InboxWatch:
     """The handler, the sweep and the loop that runs the sweep (one per app)."""
@@ -174,6 +164,7 @@ class InboxWatch:
     interval: float = SWEEP_SECONDS
     subscribed: bool = False
     enqueued: int = 0
+    locks: KeyedLocks = field(default_factory=KeyedLocks)  # the app's (LOCKS) when started
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def _email(self, patient: Resource) -> tuple[str, str]:
@@ -189,7 +180,7 @@ class InboxWatch:
         notified: list[str] = []
         for patient_id in patients:
             key = dedupe_key(str(resource["id"]), patient_id, len(patients))
-            async with _lock(key):
+            async with self.locks(key):
                 try:
                     patient = await self.gateway.read("Patient", patient_id)
                 except FhirNotFound:
@@ -270,23 +261,17 @@ class InboxWatch:
     def wake(self) -> None:
         self._wake.set()
 
+    async def run_round(self) -> None:
+        # every round: a Subscription someone switched off or changed comes back
+        try:
+            await ensure_subscription(self.gateway, self.settings)
+            self.subscribed = True
+        except FhirError as exc:
+            log.warning("message subscription not ensured: %s", type(exc).__name__)
+        await self.sweep()
+
     async def run(self) -> None:
-        while True:
-            # every round: a Subscription someone switched off or changed comes back
-            try:
-                await ensure_subscription(self.gateway, self.settings)
-                self.subscribed = True
-            except FhirError as exc:
-                log.warning("message subscription not ensured: %s", type(exc).__name__)
-            try:
-                await self.sweep()
-            except FhirError as exc:
-                log.warning("inbox sweep failed: %s", type(exc).__name__)
-            except Exception:  # a bug must not stop the sweep for good
-                log.exception("inbox sweep failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+        await periodic("inbox sweep", self.run_round, every=self.interval, wake=self._wake)
 
 
 INBOX_WATCH: web.AppKey[InboxWatch] = web.AppKey("inbox_watch", InboxWatch)
@@ -307,7 +292,8 @@ def watcher_for(app: web.Application) -> InboxWatch:
     if found is not None:
         return found
     return InboxWatch(
-        app[keys.GATEWAY], app[keys.SETTINGS], app[keys.TRANSLATIONS], None, _wake_outbox(app)
+        app[keys.GATEWAY], app[keys.SETTINGS], app[keys.TRANSLATIONS], None, _wake_outbox(app),
+        locks=keyed_locks(app),
     )
 
 
@@ -316,14 +302,13 @@ async def inbox_watch(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     marks = await Watermarks.open(settings.accounts_db)
     watcher = InboxWatch(
-        app[keys.GATEWAY], settings, app[keys.TRANSLATIONS], marks, _wake_outbox(app)
+        app[keys.GATEWAY], settings, app[keys.TRANSLATIONS], marks, _wake_outbox(app),
+        locks=keyed_locks(app),
     )
     app[INBOX_WATCH] = watcher
     task = asyncio.create_task(watcher.run(), name="inbox-watch")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop(task)
     if watcher.subscribed:
         with contextlib.suppress(FhirError, OSError, RuntimeError):
             await asyncio.wait_for(subscription_off(watcher.gateway, settings), timeout=5)

@@ -22,11 +22,12 @@ import aiosmtplib
 from aiohttp import web
 
 from fhir_portal import keys
-from fhir_portal.fhir import FhirError, FhirGateway
+from fhir_portal.fhir import FhirGateway
 from fhir_portal.notify.email import EmailError, send_email
 from fhir_portal.notify.sms import SmsError, send_sms
 from fhir_portal.resources import notifications
 from fhir_portal.settings import Settings
+from fhir_portal.web.background import periodic, stop
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +91,7 @@ class Outbox:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except FhirError as exc:
-                log.warning("outbox round failed: %s", type(exc).__name__)
-            except Exception:  # a bug must not stop delivery for good
-                log.exception("outbox round failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+        await periodic("outbox round", self.run_once, every=self.interval, wake=self._wake)
 
 
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox", Outbox)
@@ -111,9 +103,7 @@ async def outbox_worker(app: web.Application) -> AsyncIterator[None]:
     app[OUTBOX] = outbox
     task = asyncio.create_task(outbox.run(), name="outbox")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop(task)
 
 
 def sender(app: web.Application) -> notifications.Sender:

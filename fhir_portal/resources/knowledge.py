@@ -23,11 +23,11 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from fhir_portal.chat.knowledge_index import Field, SearchIndex
-from fhir_portal.fhir import FhirError
 from fhir_portal.fhir.gateway import Resource
 from fhir_portal.fhir.model import codeable_text, parse_datetime
 from fhir_portal.fhir.scope import DirectoryReader
 from fhir_portal.i18n import N_
+from fhir_portal.web.background import periodic, stop
 
 log = logging.getLogger(__name__)
 
@@ -358,23 +358,13 @@ async def refresher(app: web.Application, directory: DirectoryReader,
     """cleanup_ctx body: a library on the app, refreshed in the background."""
     app[LIBRARY] = lib = KnowledgeLibrary()
 
-    async def loop() -> None:
-        while True:
-            try:
-                changed = await lib.refresh(directory)
-                if changed:
-                    log.info("knowledge index: %d article(s) changed, %d indexed", changed,
-                             len(lib.articles))
-            except FhirError as exc:
-                log.warning("knowledge index refresh failed: %s", type(exc).__name__)
-            except Exception:
-                log.exception("knowledge index refresh crashed")
-            await asyncio.sleep(every)
+    async def one_round() -> None:
+        changed = await lib.refresh(directory)
+        if changed:
+            log.info("knowledge index: %d article(s) changed, %d indexed", changed,
+                     len(lib.articles))
 
-    task = asyncio.create_task(loop(), name="knowledge-refresher")
+    task = asyncio.create_task(periodic("knowledge index refresh", one_round, every=every),
+                               name="knowledge-refresher")
     yield
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
+    await stop(task)

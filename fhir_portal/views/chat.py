@@ -264,8 +264,8 @@ async def patient_socket(request: web.Request) -> web.StreamResponse:
                 await ws.close(code=4401, message=b"signed out")
                 break
             await _handle(request, ws, conversation, frame.data)
-    except (ConnectionError, asyncio.CancelledError):
-        pass
+    except ConnectionError:
+        pass  # the socket went away; a cancellation (shutdown) goes on up
     finally:
         hub.leave(room, ws)
         watcher.cancel()

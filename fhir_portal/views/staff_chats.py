@@ -220,8 +220,8 @@ async def queue_socket(request: web.Request) -> web.StreamResponse:
         await send(ws, {"type": "ready"})
         async for _ in ws:
             pass
-    except (ConnectionError, asyncio.CancelledError):
-        pass
+    except ConnectionError:
+        pass  # the socket went away; a cancellation (shutdown) goes on up
     finally:
         hub.unlisten_queue(ws)
         watcher.cancel()
@@ -272,8 +272,8 @@ async def chat_socket(request: web.Request) -> web.StreamResponse:
                                                   "will be sent again automatically.")})
                 continue
             await send(ws, {"type": "ack", "id": message_id, "message": message.as_json()})
-    except (ConnectionError, asyncio.CancelledError):
-        pass
+    except ConnectionError:
+        pass  # the socket went away; a cancellation (shutdown) goes on up
     finally:
         hub.leave(room, ws)
         watcher.cancel()
