@@ -248,26 +248,41 @@ async def _load(scope: PatientScope, *, fresh: bool = False) -> tuple[list[Resou
         all_pages=True,
         fresh=fresh,
     )
-    tasks = {key.split("/", 1)[1]: r for key, r in page.included.items() if key.startswith("Task/")}
+    return page.resources, await referenced_tasks(scope, page.resources, page.included, fresh=fresh)
+
+
+TASK_BATCH = 100
+
+
+async def referenced_tasks(
+    scope: PatientScope, plans: list[Resource], included: dict[str, Resource], *,
+    fresh: bool = False,
+) -> dict[str, Resource]:
+    """The Tasks the plans' activities reference, by id: those the plan search included,
+    the rest with one ``_id=a,b,c`` search in the patient's compartment (a Task that is not
+    there, or not the patient's, is simply left out)."""
+    tasks = {key.split("/", 1)[1]: r for key, r in included.items() if key.startswith("Task/")}
     missing = sorted(
         {
             task_id
-            for plan in page.resources
+            for plan in plans
             for activity in plan.get("activity", [])
             if (task_id := reference_id(activity.get("reference"), "Task")) and task_id not in tasks
         }
     )
-
-    async def read(task_id: str) -> Resource | None:
-        try:
-            return await scope.read("Task", task_id, fresh=fresh)
-        except FhirError:
-            return None  # a reference to a Task that is not (or no longer) there
-
-    for task_id, task in zip(missing, await asyncio.gather(*(read(i) for i in missing)), strict=True):
-        if task is not None:
-            tasks[task_id] = task
-    return page.resources, tasks
+    chunks = [missing[i:i + TASK_BATCH] for i in range(0, len(missing), TASK_BATCH)]
+    pages = await asyncio.gather(
+        *(scope.search("Task", {"_id": ",".join(c), "_count": str(len(c))}, fresh=fresh)
+          for c in chunks),
+        return_exceptions=True,
+    )
+    for page in pages:
+        if isinstance(page, FhirError):
+            continue  # as before: an unreadable Task leaves its activity without one
+        if isinstance(page, BaseException):
+            raise page
+        tasks.update({str(t["id"]): t for t in page.resources if str(t.get("id")) in missing})
+    return tasks
 
 
 def _sort_key(activity: Activity) -> tuple[float, str]:

@@ -30,6 +30,7 @@ from fhir_portal.fhir.model import (
     reference_display,
     reference_id,
 )
+from fhir_portal.resources import activities
 from fhir_portal.resources.directory import DirectoryNames
 
 PAGE_SIZE = 20
@@ -710,42 +711,16 @@ def plan_activity(plan: Resource, activity: Resource, tasks: dict[str, Resource]
 
 
 async def _goals(scope: PatientScope, plans: list[Resource]) -> dict[str, Resource]:
+    """The Goals the plans reference, with one ``_id`` search in the patient's compartment."""
     ids = sorted({i for p in plans for g in p.get("goal", []) if (i := reference_id(g, "Goal"))})
-
-    async def read(goal_id: str) -> Resource | None:
-        try:
-            return await scope.read("Goal", goal_id)
-        except FhirError:
-            return None
-
-    found = await asyncio.gather(*(read(i) for i in ids))
-    return {i: g for i, g in zip(ids, found, strict=True) if g}
-
-
-async def _tasks(
-    scope: PatientScope, plans: list[Resource], included: dict[str, Resource]
-) -> dict[str, Resource]:
-    """Tasks the plans' activities reference: those the search included, the rest read."""
-    tasks = {key.split("/")[1]: r for key, r in included.items() if key.startswith("Task/")}
-    missing = sorted(
-        {
-            i
-            for p in plans
-            for a in p.get("activity", [])
-            if (i := reference_id(a.get("reference"), "Task")) and i not in tasks
-        }
-    )
-
-    async def read(task_id: str) -> Resource | None:
-        try:
-            return await scope.read("Task", task_id)
-        except FhirError:
-            return None
-
-    for task_id, task in zip(missing, await asyncio.gather(*(read(i) for i in missing)), strict=True):
-        if task:
-            tasks[task_id] = task
-    return tasks
+    if not ids:
+        return {}
+    try:
+        page = await scope.search("Goal", {"_id": ",".join(ids), "_count": str(len(ids))},
+                                  all_pages=True)
+    except FhirError:
+        return {}
+    return {str(g["id"]): g for g in page.resources if str(g.get("id")) in ids}
 
 
 def care_plan_item(
@@ -795,7 +770,9 @@ async def care_plans(scope: PatientScope, *, page: int = 1) -> Paged[CarePlanIte
     )
     paged = paginate(plans, page)
     goals, tasks, known = await asyncio.gather(
-        _goals(scope, paged.items), _tasks(scope, paged.items, result.included), _known_conditions(scope)
+        _goals(scope, paged.items),
+        activities.referenced_tasks(scope, paged.items, result.included),
+        _known_conditions(scope),
     )
     items = [care_plan_item(p, goals, tasks, known) for p in paged.items]
     return Paged(items, paged.page, paged.pages, paged.total)
