@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fhir_portal.fhir import FhirGateway, PatientScope
-from fhir_portal.fhir.errors import FhirConflict, FhirNotFound
+from fhir_portal.fhir.errors import FhirConflict, FhirError, FhirNotFound
 from fhir_portal.fhir.gateway import Resource, SearchPage, version_of
 from fhir_portal.fhir.model import human_name, parse_datetime, reference_id
 from fhir_portal.i18n import N_
@@ -455,14 +455,34 @@ async def _mark_read(
     return marked
 
 
-async def mark_thread_read(scope: PatientScope, thread_id: str) -> int:
-    """Mark the patient's unread messages of a thread as read; how many were marked."""
-    resources = await _patient_thread_resources(scope, thread_id)
+async def mark_thread_read(
+    scope: PatientScope, thread_id: str, resources: list[Resource] | None = None
+) -> int:
+    """Mark the patient's unread messages of a thread as read; how many were marked.
+    ``resources``: the thread as just loaded (saves loading it again)."""
+    if resources is None:
+        resources = await _patient_thread_resources(scope, thread_id)
 
     async def read_again(ident: str) -> Resource:
         return await scope.read("Communication", ident, fresh=True)
 
     return await _mark_read(resources, scope.patient_ref, scope.update, read_again)
+
+
+async def open_thread(scope: PatientScope, message_id: str) -> Thread:
+    """The patient opens a conversation: it is loaded once, shown as it was (unread marks
+    included) and its unread messages are marked read meanwhile. A failed mark is not an
+    error: the conversation still shows, stays unread and is marked next time."""
+    resources = await _patient_thread_resources(scope, message_id)
+
+    async def mark() -> None:
+        try:
+            await mark_thread_read(scope, message_id, resources)
+        except FhirError:
+            pass
+
+    names, _ = await asyncio.gather(_patient_names(scope, resources), mark())
+    return _thread(resources, names, scope.patient_ref)
 
 
 # -- recipients ---------------------------------------------------------------------------

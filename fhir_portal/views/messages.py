@@ -8,7 +8,6 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from fhir_portal.auth.roles import Role
-from fhir_portal.fhir.errors import FhirError
 from fhir_portal.resources import messages
 from fhir_portal.web.context import page_number, patient_scope, principal, signed_in
 from fhir_portal.web.format import formatter
@@ -123,11 +122,7 @@ async def send(request: web.Request) -> web.Response:
 async def thread(request: web.Request) -> web.Response:
     scope = patient_scope(request)
     message_id = request.match_info["id"]
-    conversation = await messages.thread(scope, message_id)
-    try:
-        await messages.mark_thread_read(scope, message_id)
-    except FhirError:
-        pass  # the conversation still shows; it stays unread and is marked next time
+    conversation = await messages.open_thread(scope, message_id)  # and marks it read
     await refresh_nav_badges(request)
     return render(
         request,

@@ -431,3 +431,18 @@ async def test_a_note_between_clinicians_about_a_patient_stays_between_them(
     )
     assert refused.status == 422 and "This conversation cannot be answered." in await refused.text()
     assert await messages.unread_count(PatientScope(gateway, patient_id)) == 0
+
+
+async def test_opening_a_thread_shows_it_as_it_was_and_marks_it_read(gateway) -> None:
+    patient_id = await new_patient(gateway)
+    scope = PatientScope(gateway, patient_id)
+    written = await gateway.create(ehr_message(patient_id, subject="Blood test results"))
+    assert await messages.unread_count(scope) == 1
+    opened = await messages.open_thread(scope, written["id"])
+    assert opened.id == written["id"] and opened.reply_to == "Mette Hansen"
+    assert [m.unread for m in opened.messages] == [True]  # shown as new this once
+    assert await messages.unread_count(scope) == 0
+    stored = await gateway.read("Communication", written["id"], fresh=True)
+    assert stored.get("received")
+    again = await messages.open_thread(scope, written["id"])
+    assert [m.unread for m in again.messages] == [False]
