@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from fhir_portal.fhir import FhirConflict, FhirInvalid, FhirNotFound, PatientScope
+from fhir_portal.fhir import FhirConflict, PatientScope
 from fhir_portal.fhir.gateway import Resource, version_of
-from fhir_portal.fhir.model import day_bounds, parse_datetime, telecom
+from fhir_portal.fhir.model import day_bounds, telecom
 from fhir_portal.fhir.scope import DirectoryReader
 from fhir_portal.i18n import N_
 from fhir_portal.resources import directory, notifications
@@ -160,17 +160,20 @@ async def slots_for_day(directory_reader: DirectoryReader, choice: Choice, day: 
 async def check_slot(
     directory_reader: DirectoryReader, choice: Choice, slot_id: str, *, tz: Any
 ) -> SlotOption | None:
-    """The slot if it is (still) free and fits every choice made; otherwise None."""
+    """The slot if it is (still) free and fits every choice made; otherwise None.
+
+    One search reads the slot with its schedule (not the whole day's free slots)."""
     if not slot_id or not choice.kind or not choice.specialty:
         return None
-    try:
-        slot = await directory_reader.read("Slot", slot_id)
-    except FhirNotFound:
+    found = await directory.bookable_slot(
+        directory_reader, slot_id, kind=choice.kind,
+        location_id=choice.place.id if choice.place else None,
+    )
+    if found is None:
         return None
-    except FhirInvalid:  # a malformed id is "no such slot" too
-        return None
-    start = parse_datetime(slot.get("start"))
-    if slot.get("status") != "free" or start is None or start <= datetime.now(UTC):
+    slot, option = found
+    start = option.start
+    if slot.get("status") != "free" or start <= datetime.now(UTC):
         return None
     if choice.day is not None and start.astimezone(tz).date() != choice.day:
         return None
@@ -182,11 +185,7 @@ async def check_slot(
     }
     if choice.kind not in kinds:
         return None
-    for option in await slots_for_day(directory_reader, choice, start.astimezone(tz).date(),
-                                      tz=tz):
-        if option.id == slot_id:
-            return option
-    return None
+    return option
 
 
 async def next_free(directory_reader: DirectoryReader, choice: Choice, *, tz: Any,

@@ -341,37 +341,67 @@ async def free_slots(
         },
         fresh=True,
     )
-    options: list[SlotOption] = []
-    need_practitioners: set[str] = set()
-    need_locations: set[str] = set()
-    for slot in page.resources:
-        schedule = page.resolve((slot.get("schedule") or {}).get("reference"))
-        moment = parse_datetime(slot.get("start"))
-        if schedule is None or schedule.get("active") is False or moment is None:
-            continue
-        if moment < start:
-            continue
-        loc = _actor_id(schedule, "Location")
-        if location_id and loc != location_id:
-            continue
-        prac = _actor_id(schedule, "Practitioner")
-        options.append(SlotOption(
-            id=str(slot["id"]), start=moment, end=parse_datetime(slot.get("end")),
-            practitioner=_actor_display(schedule, "Practitioner"), practitioner_id=prac,
-            location=_actor_display(schedule, "Location") or None if kind == CLINIC else None,
-            location_id=loc if kind == CLINIC else None, schedule_id=str(schedule["id"]),
-        ))
-        if prac and not options[-1].practitioner:
-            need_practitioners.add(prac)
-        if kind == CLINIC and loc and not options[-1].location:
-            need_locations.add(loc)
+    options = [
+        option for slot in page.resources
+        if (option := _slot_option(slot, page, kind=kind, location_id=location_id))
+        and option.start >= start
+    ]
+    await _name_options(directory, options)
+    options.sort(key=lambda o: (o.start, o.practitioner))
+    return options
+
+
+def _slot_option(
+    slot: Resource, page: SearchPage, *, kind: str, location_id: str | None
+) -> SlotOption | None:
+    """A bookable option from a Slot and its (included) active Schedule, if it has both."""
+    schedule = page.resolve((slot.get("schedule") or {}).get("reference"))
+    moment = parse_datetime(slot.get("start"))
+    if schedule is None or schedule.get("active") is False or moment is None:
+        return None
+    loc = _actor_id(schedule, "Location")
+    if location_id and loc != location_id:
+        return None
+    return SlotOption(
+        id=str(slot["id"]), start=moment, end=parse_datetime(slot.get("end")),
+        practitioner=_actor_display(schedule, "Practitioner"),
+        practitioner_id=_actor_id(schedule, "Practitioner"),
+        location=_actor_display(schedule, "Location") or None if kind == CLINIC else None,
+        location_id=loc if kind == CLINIC else None, schedule_id=str(schedule["id"]),
+    )
+
+
+async def _name_options(directory: DirectoryReader, options: list[SlotOption]) -> None:
+    """Names the schedules did not carry, looked up together."""
     names = DirectoryNames(directory)
-    await names.load([*(f"Practitioner/{p}" for p in need_practitioners),
-                      *(f"Location/{loc}" for loc in need_locations)])
+    await names.load(
+        [f"Practitioner/{o.practitioner_id}" for o in options
+         if o.practitioner_id and not o.practitioner]
+        + [f"Location/{o.location_id}" for o in options if o.location_id and not o.location]
+    )
     for option in options:
         if not option.practitioner and option.practitioner_id:
             option.practitioner = names.name(f"Practitioner/{option.practitioner_id}")
         if option.location_id and not option.location:
             option.location = names.name(f"Location/{option.location_id}") or None
-    options.sort(key=lambda o: (o.start, o.practitioner))
-    return options
+
+
+async def bookable_slot(
+    directory: DirectoryReader, slot_id: str, *, kind: str, location_id: str | None = None
+) -> tuple[Resource, SlotOption] | None:
+    """One Slot with its Schedule (one search, always fresh) and the option it makes;
+    None when there is no such slot or it is not bookable on an active schedule."""
+    try:
+        page = await directory.search(
+            "Slot", {"_id": slot_id, "_include": "Slot:schedule"}, fresh=True
+        )
+    except (FhirNotFound, FhirInvalid):  # a malformed id is "no such slot" too
+        return None
+    found = next((r for r in page.resources if str(r.get("id")) == slot_id), None)
+    if found is None:
+        return None
+    option = _slot_option(found, page, kind=kind, location_id=location_id)
+    if option is None:
+        return None
+    await _name_options(directory, [option])
+    return found, option
