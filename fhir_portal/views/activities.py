@@ -7,6 +7,7 @@ from aiohttp import web
 from fhir_portal.resources import activities
 from fhir_portal.web.context import patient_scope, tz
 from fhir_portal.web.format import display_context
+from fhir_portal.web.notices import activity_done_notice
 from fhir_portal.web.render import render, translate
 
 # where a "mark done" form may send the patient back to
@@ -18,11 +19,7 @@ async def _page(
 ) -> web.Response:
     scope = patient_scope(request)
     groups = await activities.overview(scope, tz(request), fresh=fresh)
-    notice = None
-    if request.query.get("done") == "1":
-        notice = translate(request, "Well done! The activity is marked as done.")
-    elif request.query.get("done") == "already":
-        notice = translate(request, "This activity was already marked as done.")
+    notice = activity_done_notice(request)
     return render(
         request,
         "activities/index.html",

@@ -7,7 +7,8 @@ from aiohttp import web
 from fhir_portal.resources import home as home_resource
 from fhir_portal.web.context import patient_scope, signed_in, tz
 from fhir_portal.web.format import display_context
-from fhir_portal.web.render import render, translate
+from fhir_portal.web.notices import activity_done_notice
+from fhir_portal.web.render import render
 
 
 async def home(request: web.Request) -> web.Response:
@@ -16,11 +17,7 @@ async def home(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther("/staff")
     scope = patient_scope(request)
     view = await home_resource.overview(scope, tz(request))
-    notice = None
-    if request.query.get("done") == "1":
-        notice = translate(request, "Well done! The activity is marked as done.")
-    elif request.query.get("done") == "already":
-        notice = translate(request, "This activity was already marked as done.")
+    notice = activity_done_notice(request)
     return render(
         request,
         "home.html",
