@@ -7,11 +7,8 @@ message a no-op. Without JavaScript each message is a form POST followed by a re
 
 from __future__ import annotations
 
-import asyncio
-import hmac
 import json
 import logging
-import time
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -21,18 +18,16 @@ from fhir_portal.chat.hub import HUB, Side, patient_room
 from fhir_portal.fhir import FhirError
 from fhir_portal.i18n import N_
 from fhir_portal.resources import chat, knowledge
-from fhir_portal.web.context import CSRF_TOKEN, locale, patient_scope, principal, session
+from fhir_portal.web.context import locale, patient_scope, principal, session
 from fhir_portal.web.format import formatter
 from fhir_portal.web.origin import check_websocket_origin
 from fhir_portal.web.render import render, translate
 from fhir_portal.web.session import COOKIE as SESSION_COOKIE
+from fhir_portal.web.sockets import open_socket, send, session_alive, while_signed_in
 
 log = logging.getLogger(__name__)
 
 SESSION_KEY = "chat"
-SESSION_CHECK_SECONDS = 60.0
-SESSION_TOUCH_SECONDS = 60.0
-HELLO_TIMEOUT = 10.0
 MAX_FRAME = 16 * 1024
 CONVERSATION_TITLE = "Chat with the Health Bot"
 
@@ -171,62 +166,6 @@ async def new_chat(request: web.Request) -> web.Response:
 
 
 # -- the WebSocket ----------------------------------------------------------------------------------
-def csrf_ok(request: web.Request, sent: object) -> bool:
-    expected = request.get(CSRF_TOKEN, "")
-    return isinstance(sent, str) and bool(expected) and hmac.compare_digest(sent, expected)
-
-
-async def authorise_socket(request: web.Request, ws: web.WebSocketResponse) -> bool:
-    """CSRF token in the query, or in a first ``hello`` message within a few seconds."""
-    if csrf_ok(request, request.query.get("csrf")):
-        return True
-    try:
-        first = await ws.receive(timeout=HELLO_TIMEOUT)
-    except TimeoutError:
-        return False
-    if first.type != WSMsgType.TEXT:
-        return False
-    try:
-        data = json.loads(first.data)
-    except ValueError:
-        return False
-    return isinstance(data, dict) and data.get("type") == "hello" and csrf_ok(request, data.get("csrf"))
-
-
-async def session_alive(request: web.Request) -> bool:
-    """A socket lives only as long as its session: signed out (or expired) closes it.
-
-    While the user chats, the session counts as in use (the idle limit is not reached).
-    """
-    settings = request.app[keys.SETTINGS]
-    store = request.app[keys.ACCOUNTS]
-    token = request.cookies.get(SESSION_COOKIE)
-    current = await store.session(token) if token else None
-    if current is None:
-        return False
-    now = time.time()
-    if (now - current.last_seen > settings.session_idle_minutes * 60
-            or now - current.created_at > settings.session_absolute_hours * 3600):
-        return False
-    if now - current.last_seen > SESSION_TOUCH_SECONDS:
-        await store.touch_session(current)
-    return True
-
-
-async def watch_session(request: web.Request, ws: web.WebSocketResponse) -> None:
-    """Close the socket once the session ends (checked every minute)."""
-    while not ws.closed:
-        await asyncio.sleep(SESSION_CHECK_SECONDS)
-        if not await session_alive(request):
-            await ws.close(code=4401, message=b"signed out")
-            return
-
-
-async def send(ws: web.WebSocketResponse, payload: dict[str, Any]) -> None:
-    if not ws.closed:
-        await ws.send_str(json.dumps(payload))
-
-
 def history_payload(request: web.Request, state: chat.ChatState) -> dict[str, Any]:
     return {
         "type": "history",
@@ -246,29 +185,24 @@ async def patient_socket(request: web.Request) -> web.StreamResponse:
     if asked and asked != pointer.get("conversation"):
         raise web.HTTPForbidden(reason="not your conversation")
     conversation = Conversation(request)
-    ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=MAX_FRAME)
-    await ws.prepare(request)
-    if not await authorise_socket(request, ws):
-        await ws.close(code=4403, message=b"csrf")
+    ws = await open_socket(request, max_msg_size=MAX_FRAME)
+    if ws.closed:
         return ws
     hub = request.app[HUB]
     room = patient_room(conversation.scope.patient_id)
     hub.join(room, ws, Side.PATIENT)
-    watcher = asyncio.create_task(watch_session(request, ws))
     try:
-        await send(ws, history_payload(request, await conversation.state()))
-        async for frame in ws:
-            if frame.type != WSMsgType.TEXT:
-                continue
-            if not await session_alive(request):
-                await ws.close(code=4401, message=b"signed out")
-                break
-            await _handle(request, ws, conversation, frame.data)
-    except ConnectionError:
-        pass  # the socket went away; a cancellation (shutdown) goes on up
+        async with while_signed_in(request, ws):
+            await send(ws, history_payload(request, await conversation.state()))
+            async for frame in ws:
+                if frame.type != WSMsgType.TEXT:
+                    continue
+                if not await session_alive(request):
+                    await ws.close(code=4401, message=b"signed out")
+                    break
+                await _handle(request, ws, conversation, frame.data)
     finally:
         hub.leave(room, ws)
-        watcher.cancel()
     return ws
 
 

@@ -7,7 +7,6 @@ updates live over ``/staff/chats/ws`` and an open chat over ``/staff/chats/{id}/
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
@@ -20,17 +19,12 @@ from fhir_portal.chat.hub import HUB, Side, conversation_room
 from fhir_portal.fhir import FhirError, FhirGateway, FhirNotFound
 from fhir_portal.i18n import N_
 from fhir_portal.resources import chat, knowledge
-from fhir_portal.views.chat import (
-    STATUS_TEXT,
-    authorise_socket,
-    send,
-    session_alive,
-    watch_session,
-)
+from fhir_portal.views.chat import STATUS_TEXT
 from fhir_portal.web.context import directory, locale, principal, staff_gateway
 from fhir_portal.web.format import formatter
 from fhir_portal.web.origin import check_websocket_origin
 from fhir_portal.web.render import render, translate
+from fhir_portal.web.sockets import open_socket, send, session_alive, while_signed_in
 
 log = logging.getLogger(__name__)
 
@@ -208,23 +202,18 @@ async def close(request: web.Request) -> web.Response:
 async def queue_socket(request: web.Request) -> web.StreamResponse:
     check_websocket_origin(request)
     _staff(request)
-    ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=4096)
-    await ws.prepare(request)
-    if not await authorise_socket(request, ws):
-        await ws.close(code=4403, message=b"csrf")
+    ws = await open_socket(request, max_msg_size=4096)
+    if ws.closed:
         return ws
     hub = request.app[HUB]
     hub.listen_queue(ws)
-    watcher = asyncio.create_task(watch_session(request, ws))
     try:
-        await send(ws, {"type": "ready"})
-        async for _ in ws:
-            pass
-    except ConnectionError:
-        pass  # the socket went away; a cancellation (shutdown) goes on up
+        async with while_signed_in(request, ws):
+            await send(ws, {"type": "ready"})
+            async for _ in ws:
+                pass
     finally:
         hub.unlisten_queue(ws)
-        watcher.cancel()
     return ws
 
 
@@ -233,50 +222,45 @@ async def chat_socket(request: web.Request) -> web.StreamResponse:
     gateway, who = _staff(request)
     task_id = _task_id(request)
     current = await chat.staff_chat(gateway, who, task_id)  # not found unless theirs to handle
-    ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=16 * 1024)
-    await ws.prepare(request)
-    if not await authorise_socket(request, ws):
-        await ws.close(code=4403, message=b"csrf")
+    ws = await open_socket(request, max_msg_size=16 * 1024)
+    if ws.closed:
         return ws
     hub = request.app[HUB]
     room = conversation_room(current.conversation.header_id)
     hub.join(room, ws, Side.STAFF)
-    watcher = asyncio.create_task(watch_session(request, ws))
     try:
-        await send(ws, _history(request, current))
-        async for frame in ws:
-            if frame.type != WSMsgType.TEXT:
-                continue
-            if not await session_alive(request):
-                await ws.close(code=4401, message=b"signed out")
-                break
-            try:
-                data = json.loads(frame.data)
-            except ValueError:
-                continue
-            if not isinstance(data, dict) or data.get("type") != "message":
-                continue
-            message_id = chat.valid_message_id(data.get("id"))
-            text = chat.clean_text(str(data.get("text", "")))
-            if not text:
-                continue
-            try:
-                message = await _say(request, gateway, who, message_id, text)
-            except web.HTTPConflict:
-                await send(ws, {"type": "error", "id": message_id, "retry": False,
-                                "text": translate(request, "Take the chat before you write in it.")})
-                continue
-            except FhirError:
-                await send(ws, {"type": "error", "id": message_id, "retry": True,
-                                "text": translate(request, "The message could not be sent yet. It "
-                                                  "will be sent again automatically.")})
-                continue
-            await send(ws, {"type": "ack", "id": message_id, "message": message.as_json()})
-    except ConnectionError:
-        pass  # the socket went away; a cancellation (shutdown) goes on up
+        async with while_signed_in(request, ws):
+            await send(ws, _history(request, current))
+            async for frame in ws:
+                if frame.type != WSMsgType.TEXT:
+                    continue
+                if not await session_alive(request):
+                    await ws.close(code=4401, message=b"signed out")
+                    break
+                try:
+                    data = json.loads(frame.data)
+                except ValueError:
+                    continue
+                if not isinstance(data, dict) or data.get("type") != "message":
+                    continue
+                message_id = chat.valid_message_id(data.get("id"))
+                text = chat.clean_text(str(data.get("text", "")))
+                if not text:
+                    continue
+                try:
+                    message = await _say(request, gateway, who, message_id, text)
+                except web.HTTPConflict:
+                    await send(ws, {"type": "error", "id": message_id, "retry": False,
+                                    "text": translate(request, "Take the chat before you write in it.")})
+                    continue
+                except FhirError:
+                    await send(ws, {"type": "error", "id": message_id, "retry": True,
+                                    "text": translate(request, "The message could not be sent yet. It "
+                                                      "will be sent again automatically.")})
+                    continue
+                await send(ws, {"type": "ack", "id": message_id, "message": message.as_json()})
     finally:
         hub.leave(room, ws)
-        watcher.cancel()
     return ws
 
 
