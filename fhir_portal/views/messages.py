@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -11,12 +10,12 @@ from fhir_portal.auth.roles import Role
 from fhir_portal.resources import messages
 from fhir_portal.web.context import page_number, patient_scope, principal, signed_in
 from fhir_portal.web.format import formatter
+from fhir_portal.web.message_forms import file_response, form_error, form_key, limits, read_upload
 from fhir_portal.web.render import (
     NavBadge,
     current_badges,
     refresh_nav_badges,
     render,
-    translate,
 )
 
 
@@ -47,18 +46,6 @@ async def sent(request: web.Request) -> web.Response:
     )
 
 
-async def read_upload(form: Any) -> tuple[str, bytes]:
-    field = form.get("attachment")
-    if field is None or isinstance(field, str) or not getattr(field, "filename", ""):
-        return "", b""
-    data = field.file.read(messages.MAX_ATTACHMENT_BYTES + 1)
-    return unquote(str(field.filename)), data
-
-
-def form_error(request: web.Request, error: messages.MessageError) -> dict[str, str]:
-    return {error.field: translate(request, error.message, **error.values)}
-
-
 async def compose(request: web.Request) -> web.Response:
     scope = patient_scope(request)
     choices = await messages.recipients(scope)
@@ -75,15 +62,6 @@ async def compose(request: web.Request) -> web.Response:
             limits=limits(),
         ),
     )
-
-
-def limits() -> dict[str, int]:
-    return {"subject": messages.MAX_SUBJECT, "body": messages.MAX_BODY, "mb": 5}
-
-
-def form_key(form: Any) -> str:
-    key = str(form.get("key") or "")
-    return key if messages.is_message_key(key) else messages.new_message_key()
 
 
 async def send(request: web.Request) -> web.Response:
@@ -167,26 +145,6 @@ async def reply(request: web.Request) -> web.Response:
             status=422,
         )
     raise web.HTTPSeeOther(f"/messages/{thread_id}?sent=1#latest")
-
-
-def file_response(download: messages.Download) -> web.Response:
-    """An attachment as a download that the browser never runs as a page."""
-    from urllib.parse import quote
-
-    inline = download.content_type in ("application/pdf", "image/png", "image/jpeg")
-    disposition = "inline" if inline else "attachment"
-    ascii_name = download.filename.encode("ascii", "replace").decode().replace('"', "")
-    return web.Response(
-        body=download.data,
-        content_type=download.content_type,
-        headers={
-            "Content-Disposition": f"{disposition}; filename=\"{ascii_name}\"; "
-            f"filename*=UTF-8''{quote(download.filename)}",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "private, no-store",
-        },
-    )
 
 
 async def attachment(request: web.Request) -> web.Response:

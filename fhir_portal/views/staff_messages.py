@@ -8,9 +8,9 @@ from fhir_portal.auth.roles import Role
 from fhir_portal.fhir import FhirGateway
 from fhir_portal.fhir.errors import FhirError
 from fhir_portal.resources import messages
-from fhir_portal.views.messages import file_response, form_error, form_key, limits, read_upload
 from fhir_portal.web.context import signed_in, staff_gateway
 from fhir_portal.web.format import formatter
+from fhir_portal.web.message_forms import file_response, form_error, form_key, limits, read_upload
 from fhir_portal.web.render import render
 
 
