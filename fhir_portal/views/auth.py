@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -20,22 +19,11 @@ from fhir_portal.web.audit import actor_of, record_authentication
 from fhir_portal.web.background import spawn
 from fhir_portal.web.context import locale, principal
 from fhir_portal.web.locale import COOKIE as LANGUAGE_COOKIE
+from fhir_portal.web.origin import safe_next
 from fhir_portal.web.render import render, translate
 from fhir_portal.web.session import end_session, start_session
 
 PREAUTH_COOKIE = "portal_preauth"
-
-
-def safe_next(value: str | None, default: str = "/") -> str:
-    """Only local paths are followed after sign-in (no open redirect)."""
-    if not value:
-        return default
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
-        return default
-    if "\\" in value:
-        return default
-    return value
 
 
 def landing(account: Account, next_url: str) -> str:

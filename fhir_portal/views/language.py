@@ -6,8 +6,8 @@ from aiohttp import web
 
 from fhir_portal import keys
 from fhir_portal.i18n import LANGUAGES, N_
-from fhir_portal.views.auth import safe_next
 from fhir_portal.web.locale import COOKIE
+from fhir_portal.web.origin import safe_next
 
 
 async def switch(request: web.Request) -> web.Response:
