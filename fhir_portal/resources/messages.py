@@ -29,7 +29,14 @@ from typing import Any
 from fhir_portal.fhir import FhirGateway, PatientScope
 from fhir_portal.fhir.errors import FhirConflict, FhirError, FhirNotFound
 from fhir_portal.fhir.gateway import Resource, SearchPage, version_of
-from fhir_portal.fhir.model import human_name, parse_datetime, reference_id
+from fhir_portal.fhir.model import (
+    aware,
+    codeable_text,
+    human_name,
+    parse_datetime,
+    reference_id,
+    reference_key,
+)
 from fhir_portal.i18n import N_
 from fhir_portal.resources.directory import DirectoryNames
 
@@ -145,22 +152,12 @@ class MessageError(Exception):
 
 
 # -- reading FHIR -----------------------------------------------------------------------
-def _ref(reference: Any) -> str:
-    if not isinstance(reference, dict):
-        return ""
-    value = str(reference.get("reference") or "")
-    if not value or value.startswith("#"):
-        return ""
-    parts = value.rstrip("/").split("/")
-    return "/".join(parts[-2:]) if len(parts) >= 2 else ""
-
-
 def recipient_refs(resource: Resource) -> list[str]:
-    return [r for r in (_ref(x) for x in resource.get("recipient", [])) if r]
+    return [r for r in (reference_key(x) for x in resource.get("recipient", [])) if r]
 
 
 def sender_ref(resource: Resource) -> str:
-    return _ref(resource.get("sender"))
+    return reference_key(resource.get("sender"))
 
 
 def _involves(resource: Resource, party: str) -> bool:
@@ -184,24 +181,6 @@ def thread_root(resource: Resource) -> str:
         if ident:
             return ident
     return str(resource["id"])
-
-
-def _aware(value: str | None) -> datetime | None:
-    parsed = parse_datetime(value)
-    if parsed is not None and parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
-def _subject_line(resource: Resource) -> str:
-    topic = resource.get("topic") or {}
-    text = topic.get("text")
-    if not text:
-        for coding in topic.get("coding", []):
-            text = coding.get("display") or coding.get("code")
-            if text:
-                break
-    return str(text or "")
 
 
 def _body(resource: Resource) -> str:
@@ -250,13 +229,13 @@ def _names_line(names: DirectoryNames, refs: list[str]) -> str:
 
 
 def _item(resource: Resource, names: DirectoryNames, reader_ref: str) -> MessageItem:
-    patient_ref = _ref(resource.get("subject"))
+    patient_ref = reference_key(resource.get("subject"))
     return MessageItem(
         id=str(resource["id"]),
         thread_id=thread_root(resource),
-        subject=_subject_line(resource),
+        subject=codeable_text(resource.get("topic")),
         sender=names.name(sender_ref(resource)),
-        sent=_aware(resource.get("sent")),
+        sent=aware(parse_datetime(resource.get("sent"))),
         unread=reader_ref in recipient_refs(resource) and not resource.get("received"),
         recipients=_names_line(names, recipient_refs(resource)),
         has_attachment=_attachment_of(resource) is not None,
@@ -269,13 +248,13 @@ def _message(resource: Resource, names: DirectoryNames, reader_ref: str) -> Mess
     recipients = recipient_refs(resource)
     return Message(
         id=str(resource["id"]),
-        subject=_subject_line(resource),
+        subject=codeable_text(resource.get("topic")),
         body=_body(resource),
         sender=names.name(sender_ref(resource)),
         sender_ref=sender_ref(resource),
         recipients=_names_line(names, recipients),
-        sent=_aware(resource.get("sent")),
-        received=_aware(resource.get("received")),
+        sent=aware(parse_datetime(resource.get("sent"))),
+        received=aware(parse_datetime(resource.get("received"))),
         unread=reader_ref in recipients and not resource.get("received"),
         outgoing=sender_ref(resource) == reader_ref,
         attachment=_attachment_info(resource),
@@ -291,7 +270,8 @@ def _all_refs(resources: Iterable[Resource]) -> set[str]:
 
 
 def _sort_key(resource: Resource) -> tuple[datetime, str]:
-    return (_aware(resource.get("sent")) or datetime.min.replace(tzinfo=UTC), str(resource["id"]))
+    sent = aware(parse_datetime(resource.get("sent")))
+    return (sent or datetime.min.replace(tzinfo=UTC), str(resource["id"]))
 
 
 # -- patient side: lists ------------------------------------------------------------------
@@ -412,10 +392,10 @@ def _thread(resources: list[Resource], names: DirectoryNames, me: str) -> Thread
     root = resources[0]
     root_id = thread_root(root)
     answered, to = _reply_target(resources, me)
-    subject_ref = _ref(root.get("subject"))
+    subject_ref = reference_key(root.get("subject"))
     return Thread(
         id=root_id,
-        subject=_subject_line(root),
+        subject=codeable_text(root.get("topic")),
         messages=[_message(r, names, me) for r in resources],
         can_reply=answered is not None and to.split("/")[0] in ("Practitioner", "Patient"),
         reply_to=names.name(to),
@@ -502,7 +482,7 @@ async def recipients(scope: PatientScope) -> list[Recipient]:
             continue
         for participant in team.get("participant", []):
             member = participant.get("member") or {}
-            ref = _ref(member)
+            ref = reference_key(member)
             if ref.startswith("PractitionerRole/"):
                 role_refs[ref] = codeable_role(participant)
                 continue
@@ -513,7 +493,7 @@ async def recipients(scope: PatientScope) -> list[Recipient]:
     for encounter in encounters.resources:
         for participant in encounter.get("participant", []):
             individual = participant.get("individual") or {}
-            ref = _ref(individual)
+            ref = reference_key(individual)
             if ref.startswith("Practitioner/"):
                 roles.setdefault(ref, "")
                 names.seed(individual)
@@ -523,7 +503,7 @@ async def recipients(scope: PatientScope) -> list[Recipient]:
         if role is None:
             continue
         practitioner = role.get("practitioner") or {}
-        ref = _ref(practitioner)
+        ref = reference_key(practitioner)
         if ref.startswith("Practitioner/"):
             roles.setdefault(ref, role_text)
             names.seed(practitioner)
@@ -736,14 +716,14 @@ async def reply(
     if answered is None or not to.startswith("Practitioner/"):
         raise MessageError("body", N_("This conversation cannot be answered."))
     root = resources[0]
-    _, body = _check_text(_reply_subject(_subject_line(root)), body)
+    _, body = _check_text(_reply_subject(codeable_text(root.get("topic"))), body)
     me = await _patient_ref(scope)
     resource = _communication(
         key=key,
         patient=me,
         sender=me,
         recipients=[_reference(to, names.name(to))],
-        subject=_reply_subject(_subject_line(root)),
+        subject=_reply_subject(codeable_text(root.get("topic"))),
         body=body,
         attachment=attachment,
         root_id=thread_root(root),
@@ -829,21 +809,21 @@ async def clinician_threads(
     everything = [r for acc in threads.values() for r in acc.resources]
     names = DirectoryNames(gateway, types=STAFF_NAME_TYPES)
     _seed(names, everything)
-    await names.load(_all_refs(everything) | {_ref(r.get("subject")) for r in everything},
+    await names.load(_all_refs(everything) | {reference_key(r.get("subject")) for r in everything},
                      unnamed_only=True)
     items: list[ClinicianThreadItem] = []
     for thread_id, acc in threads.items():
         ordered = sorted(acc.resources, key=_sort_key)
         last = ordered[-1]
-        subject_ref = _ref(last.get("subject"))
+        subject_ref = reference_key(last.get("subject"))
         items.append(
             ClinicianThreadItem(
                 thread_id=thread_id,
-                subject=_subject_line(ordered[0]),
+                subject=codeable_text(ordered[0].get("topic")),
                 patient_name=names.name(subject_ref)
                 or str((last.get("subject") or {}).get("display") or ""),
                 last_sender=names.name(sender_ref(last)),
-                last_sent=_aware(last.get("sent")),
+                last_sent=aware(parse_datetime(last.get("sent"))),
                 unread=sum(
                     1 for r in ordered if me in recipient_refs(r) and not r.get("received")
                 ),
@@ -892,7 +872,7 @@ async def clinician_thread(gateway: FhirGateway, practitioner_id: str, message_i
     resources = await _clinician_thread_resources(gateway, practitioner_id, message_id)
     names = DirectoryNames(gateway, types=STAFF_NAME_TYPES)
     _seed(names, resources)
-    await names.load(_all_refs(resources) | {_ref(r.get("subject")) for r in resources},
+    await names.load(_all_refs(resources) | {reference_key(r.get("subject")) for r in resources},
                      unnamed_only=True)
     result = _thread(resources, names, me)
     patient = result.patient_id
@@ -932,7 +912,7 @@ async def clinician_reply(
     key = _check_key(key)
     resources = await _clinician_thread_resources(gateway, practitioner_id, thread_id)
     root = resources[0]
-    patient_ref = _ref(root.get("subject"))
+    patient_ref = reference_key(root.get("subject"))
     if not patient_ref.startswith("Patient/") or not any(
         _involves(r, patient_ref) for r in resources
     ):
@@ -943,7 +923,7 @@ async def clinician_reply(
     names = DirectoryNames(gateway, types=STAFF_NAME_TYPES)
     _seed(names, resources)
     await names.load({me, patient_ref}, unnamed_only=True)
-    subject = _reply_subject(_subject_line(root))
+    subject = _reply_subject(codeable_text(root.get("topic")))
     _, body = _check_text(subject, body)
     resource = _communication(
         key=key,

@@ -29,6 +29,7 @@ from fhir_portal.fhir.model import (
     parse_datetime,
     reference_display,
     reference_id,
+    reference_key,
 )
 from fhir_portal.resources import activities
 from fhir_portal.resources.directory import DirectoryNames
@@ -107,9 +108,7 @@ def _references(
     for ref in refs:
         if not isinstance(ref, dict):
             continue
-        target = contained(resource, ref) or (known or {}).get(
-            "/".join(str(ref.get("reference") or "").rstrip("/").split("/")[-2:])
-        )
+        target = contained(resource, ref) or (known or {}).get(reference_key(ref))
         name = ref.get("display") or (codeable_text(target.get("code")) if target else "")
         if name:
             names.append(str(name))
