@@ -41,7 +41,7 @@ class Settings:
     title: str = "Contoso Healthcare"
     data_dir: Path = ROOT / "var"
     secret_key: str = ""
-    timezone: str = "Europe/Copenhagen"
+    timezone: str = "Europe/Copenhagen"  # the patients' zone: web.context.tz(request) in views
     default_locale: str = "en"
     cookie_secure: bool = False
     session_idle_minutes: int = 30
