@@ -20,7 +20,6 @@ import asyncio
 import base64
 import re
 import uuid
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +38,7 @@ from fhir_portal.fhir.model import (
 )
 from fhir_portal.i18n import N_
 from fhir_portal.resources.directory import DirectoryNames
+from fhir_portal.web.background import KeyedLocks
 
 CATEGORY_SYSTEM = "http://fhir-portal.example.org/fhir/CodeSystem/communication-category"
 CATEGORY_CODE = "message"
@@ -528,17 +528,6 @@ def new_message_key() -> str:
     return uuid.uuid4().hex
 
 
-_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-
-
-def _lock_for(key: str) -> asyncio.Lock:
-    lock = _locks.get(key)
-    if lock is None:
-        lock = asyncio.Lock()
-        _locks[key] = lock
-    return lock
-
-
 _SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
     (b"%PDF-", "application/pdf", ".pdf"),
     (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
@@ -644,11 +633,12 @@ def _reference(ref: str, display: str) -> Resource:
     return {"reference": ref, "display": display} if display else {"reference": ref}
 
 
-async def _create_once(create: Any, resource: Resource, key: str) -> str:
-    """Conditional create on the message key. Two portal processes racing on one key:
-    HAPI lets one win and answers the other 409; the retry then finds the winner."""
+async def _create_once(create: Any, resource: Resource, key: str, lock: asyncio.Lock) -> str:
+    """Conditional create on the message key, under ``lock`` (the app's lock for the key:
+    one process sends a key once). Two portal processes racing on one key: HAPI lets one
+    win and answers the other 409; the retry then finds the winner."""
     condition = f"identifier={MESSAGE_ID_SYSTEM}|{key}"
-    async with _lock_for(key):
+    async with lock:
         for attempt in range(3):
             try:
                 created = await create(resource, if_none_exist=condition)
@@ -672,6 +662,7 @@ async def send(
     subject: str,
     body: str,
     key: str,
+    locks: KeyedLocks,
     attachment: Attachment | None = None,
 ) -> str:
     """Send a new message to one of ``recipients(scope)``; the id of the new thread."""
@@ -690,7 +681,7 @@ async def send(
         body=body,
         attachment=attachment,
     )
-    return await _create_once(scope.create, resource, key)
+    return await _create_once(scope.create, resource, key, locks(key))
 
 
 def _reply_subject(subject: str) -> str:
@@ -706,6 +697,7 @@ async def reply(
     *,
     body: str,
     key: str,
+    locks: KeyedLocks,
     attachment: Attachment | None = None,
 ) -> str:
     """Answer the newest message from the care team in a thread; the thread id."""
@@ -729,7 +721,7 @@ async def reply(
         root_id=thread_root(root),
         answers_id=str(answered["id"]),
     )
-    await _create_once(scope.create, resource, key)
+    await _create_once(scope.create, resource, key, locks(key))
     return thread_root(root)
 
 
@@ -905,6 +897,7 @@ async def clinician_reply(
     *,
     body: str,
     key: str,
+    locks: KeyedLocks,
     attachment: Attachment | None = None,
 ) -> str:
     """The practitioner answers the patient in a thread they are part of; the thread id."""
@@ -936,7 +929,7 @@ async def clinician_reply(
         root_id=thread_root(root),
         answers_id=str(answered["id"]),
     )
-    await _create_once(gateway.create, resource, key)
+    await _create_once(gateway.create, resource, key, locks(key))
     return thread_root(root)
 
 

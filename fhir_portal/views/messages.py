@@ -8,6 +8,7 @@ from aiohttp import web
 
 from fhir_portal.auth.roles import Role
 from fhir_portal.resources import messages
+from fhir_portal.web.background import keyed_locks
 from fhir_portal.web.context import page_number, patient_scope, principal, signed_in
 from fhir_portal.web.format import formatter
 from fhir_portal.web.message_forms import file_response, form_error, form_key, limits, read_upload
@@ -77,6 +78,7 @@ async def send(request: web.Request) -> web.Response:
             subject=values["subject"],
             body=values["body"],
             key=str(form.get("key") or ""),
+            locks=keyed_locks(request.app),
             attachment=upload,
         )
     except messages.MessageError as error:
@@ -126,7 +128,8 @@ async def reply(request: web.Request) -> web.Response:
         filename, data = await read_upload(form)
         upload = messages.check_attachment(filename, data)
         thread_id = await messages.reply(
-            scope, message_id, body=body, key=str(form.get("key") or ""), attachment=upload
+            scope, message_id, body=body, key=str(form.get("key") or ""),
+            locks=keyed_locks(request.app), attachment=upload,
         )
     except messages.MessageError as error:
         conversation = await messages.thread(scope, message_id)

@@ -8,6 +8,7 @@ from fhir_portal.auth.roles import Role
 from fhir_portal.fhir import FhirGateway
 from fhir_portal.fhir.errors import FhirError
 from fhir_portal.resources import messages
+from fhir_portal.web.background import keyed_locks
 from fhir_portal.web.context import signed_in, staff_gateway
 from fhir_portal.web.format import formatter
 from fhir_portal.web.message_forms import file_response, form_error, form_key, limits, read_upload
@@ -78,7 +79,7 @@ async def reply(request: web.Request) -> web.Response:
         upload = messages.check_attachment(filename, data)
         thread_id = await messages.clinician_reply(
             gateway, practitioner_id, message_id, body=body, key=str(form.get("key") or ""),
-            attachment=upload,
+            locks=keyed_locks(request.app), attachment=upload,
         )
     except messages.MessageError as error:
         conversation = await messages.clinician_thread(gateway, practitioner_id, message_id)

@@ -360,7 +360,7 @@ async def test_practitioners_seen_at_visits_can_be_written_to(client, accounts, 
     assert sent.status == 303
 
 
-async def test_two_portals_racing_on_one_key_create_one_message(gateway, monkeypatch) -> None:
+async def test_two_portals_racing_on_one_key_create_one_message(gateway) -> None:
     """No shared lock between processes: HAPI's conditional create decides, losers retry."""
     patient_id = await new_patient(gateway)
     scope = PatientScope(gateway, patient_id)
@@ -375,9 +375,9 @@ async def test_two_portals_racing_on_one_key_create_one_message(gateway, monkeyp
         attachment=None,
     )
     # every create gets its own lock, as if each ran in a separate portal process
-    monkeypatch.setattr(messages, "_lock_for", lambda _key: asyncio.Lock())
     ids = await asyncio.gather(
-        *(messages._create_once(scope.create, dict(resource), key) for _ in range(6))
+        *(messages._create_once(scope.create, dict(resource), key, asyncio.Lock())
+          for _ in range(6))
     )
     assert len(set(ids)) == 1
     assert len(await identified(gateway, key)) == 1
