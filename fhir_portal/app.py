@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         extensions=["jinja2.ext.i18n"],
         undefined=jinja2.StrictUndefined,
     )
-    env.install_null_translations(newstyle=True)  # real ones come from the context per request
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined] # real ones come per request
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(background.background_tasks)  # after the pools: drained first

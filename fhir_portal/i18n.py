@@ -51,7 +51,7 @@ def _load(language: str) -> NullTranslations:
             if not message.id or message.fuzzy:
                 continue
             if isinstance(message.id, tuple | list):
-                plurals[message.id[0]] = list(message.string)
+                plurals[message.id[0]] = [str(form) for form in message.string or ()]
             elif message.string:
                 messages[str(message.id)] = str(message.string)
     return CatalogTranslations(messages, plurals)

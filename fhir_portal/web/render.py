@@ -166,7 +166,7 @@ async def nav_badges(request: web.Request, handler: Any) -> web.StreamResponse:
     if (
         request.method == "GET"
         and request.get(PRINCIPAL) is not None
-        and request.app.get(NAV_BADGE_PROVIDERS)
+        and bool(request.app.get(NAV_BADGE_PROVIDERS, {}))
         and not request.path.startswith(_NO_BADGES)
         and "Upgrade" not in request.headers  # websockets render no page
         and not _wants_json(request.headers.get("Accept", ""))
