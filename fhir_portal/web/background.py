@@ -69,15 +69,23 @@ async def periodic(what: str, one_round: Callable[[], Awaitable[Any]], *, every:
             await asyncio.sleep(every)
             continue
         wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=every)
+        # asyncio.wait, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+        # that arrives as the wake-up does, and the loop would never stop
+        waiter = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=every)
+        finally:
+            waiter.cancel()
 
 
 async def stop(task: asyncio.Task[Any]) -> None:
-    """Cancel a background task and wait until it has stopped."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    """Cancel a background task and wait until it has stopped (cancelling again should a
+    round have swallowed the first cancellation)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        task.result()
 
 
 def spawn(app: web.Application, coro: Coroutine[Any, Any, Any], *, what: str) -> asyncio.Task[Any]:
