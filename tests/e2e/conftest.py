@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from fhir_portal.app import create_app
 from fhir_portal.settings import ROOT, Settings
+from tests.smtp import SmtpSink
 
 pytestmark = pytest.mark.e2e
 
@@ -42,17 +44,14 @@ class LivePortal:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
 
 
-@pytest.fixture(scope="session")
-def portal(fhir_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePortal]:
+@contextmanager
+def live_portal(fhir_base_url: str, data_dir: Path, **overrides: object) -> Iterator[LivePortal]:
+    """The portal served on a free port from a thread of its own, until the block ends."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     settings = Settings(
-        host="127.0.0.1",
-        port=port,
-        public_url=url,
-        data_dir=tmp_path_factory.mktemp("portal"),
-        secret_key="e2e-secret",
-        fhir_base_url=fhir_base_url,
+        host="127.0.0.1", port=port, public_url=url, data_dir=data_dir,
+        secret_key=f"e2e-{port}", fhir_base_url=fhir_base_url, **overrides,  # type: ignore[arg-type]
     )
     app = create_app(settings)
     loop = asyncio.new_event_loop()
@@ -66,13 +65,36 @@ def portal(fhir_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         ready.set()
         loop.run_forever()
 
-    thread = threading.Thread(target=serve, name="portal", daemon=True)
+    thread = threading.Thread(target=serve, name=f"portal-{port}", daemon=True)
     thread.start()
     assert ready.wait(30), "the portal did not start"
-    yield LivePortal(url, settings, app, loop)
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=10)
+    try:
+        yield LivePortal(url, settings, app, loop)
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def portal(fhir_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePortal]:
+    with live_portal(fhir_base_url, tmp_path_factory.mktemp("portal")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def smtp_sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="module")
+def mail_portal(fhir_base_url: str, smtp_sink: SmtpSink,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePortal]:
+    """A portal of its own whose emails go to the module's test SMTP sink."""
+    with live_portal(fhir_base_url, tmp_path_factory.mktemp("mail-portal"),
+                     smtp_host=smtp_sink.host, smtp_port=smtp_sink.port) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

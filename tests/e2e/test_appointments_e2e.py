@@ -3,63 +3,21 @@ book and cancel a virtual appointment, and the instant queue taken by a clinicia
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-from aiohttp import web
 from playwright.sync_api import Browser, Page, expect
 
 from fhir_portal import keys
-from fhir_portal.app import create_app
 from fhir_portal.auth.passwords import hash_password
 from fhir_portal.auth.roles import Role
-from fhir_portal.settings import Settings
-from tests.e2e.conftest import LivePortal, _free_port, check_accessibility, sign_in
+from tests.e2e.conftest import LivePortal, check_accessibility, sign_in
 from tests.integration.booking_support import TZ, private_slot
 from tests.smtp import SmtpSink, links_in
 from tests.support import TEST_PASSWORD
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpSink]:
-    with SmtpSink() as sink:
-        yield sink
-
-
-@pytest.fixture(scope="module")
-def mail_portal(fhir_base_url: str, smtp: SmtpSink,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePortal]:
-    """The portal on a real port, sending its mail to the test SMTP sink."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    settings = Settings(host="127.0.0.1", port=port, public_url=url,
-                        data_dir=tmp_path_factory.mktemp("appt-portal"), secret_key="e2e-appt",
-                        fhir_base_url=fhir_base_url, smtp_host=smtp.host, smtp_port=smtp.port)
-    app = create_app(settings)
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    runner = web.AppRunner(app)
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, name="appt-portal", daemon=True)
-    thread.start()
-    assert ready.wait(30)
-    yield LivePortal(url, settings, app, loop)
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=10)
 
 
 def _patient(portal: LivePortal, given: str) -> tuple[str, str]:
@@ -106,7 +64,7 @@ def _choose_time(page: Page, slot: dict) -> None:
 
 
 def test_book_a_clinic_visit_by_postal_code_then_check_in_from_the_email(
-    mail_portal: LivePortal, smtp: SmtpSink, page: Page
+    mail_portal: LivePortal, smtp_sink: SmtpSink, page: Page
 ) -> None:
     _, email = _patient(mail_portal, "Clara")
     slot = _slot(mail_portal, "sched-mette-hansen")
@@ -132,7 +90,7 @@ def test_book_a_clinic_visit_by_postal_code_then_check_in_from_the_email(
     expect(page.get_by_text("Your appointment is booked")).to_be_visible()
     expect(page.get_by_text("Østerbrogade 120")).to_be_visible()
 
-    message = smtp.wait_for(email, timeout=30)
+    message = smtp_sink.wait_for(email, timeout=30)
     link = next(u for u in links_in(message) if "/checkin/" in u)
     _visit(page, link)
     page.get_by_role("link", name="Start here").click()

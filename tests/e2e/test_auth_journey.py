@@ -3,58 +3,15 @@ reset the password by email, sign in with the new one; axe-core on every page.""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
-from collections.abc import Iterator
 
-import pytest
-from aiohttp import web
 from playwright.sync_api import Page, expect
 
-from fhir_portal.app import create_app
-from fhir_portal.settings import Settings
-from tests.e2e.conftest import LivePortal, _free_port, check_accessibility, sign_in
+from tests.e2e.conftest import LivePortal, check_accessibility, sign_in
 from tests.smtp import SmtpSink, links_in
 
 PASSWORD = "blue hills at dawn"
 NEW_PASSWORD = "green fields at dusk"
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def mail_portal(fhir_base_url: str, sink: SmtpSink,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePortal]:
-    """A portal of its own whose emails go to the test SMTP sink."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    settings = Settings(host="127.0.0.1", port=port, public_url=url,
-                        data_dir=tmp_path_factory.mktemp("auth-portal"), secret_key="e2e-auth",
-                        fhir_base_url=fhir_base_url, smtp_host=sink.host, smtp_port=sink.port)
-    app = create_app(settings)
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    runner = web.AppRunner(app)
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, name="auth-portal", daemon=True)
-    thread.start()
-    assert ready.wait(30), "the portal did not start"
-    yield LivePortal(url, settings, app, loop)
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=10)
 
 
 def _sign_out(page: Page) -> None:
@@ -64,7 +21,7 @@ def _sign_out(page: Page) -> None:
 
 
 def test_register_verify_profile_sign_in_and_reset(page: Page, mail_portal: LivePortal,
-                                                   sink: SmtpSink) -> None:
+                                                   smtp_sink: SmtpSink) -> None:
     base = mail_portal.url
     email = f"e2e-{uuid.uuid4().hex[:8]}@example.org"
 
@@ -90,7 +47,7 @@ def test_register_verify_profile_sign_in_and_reset(page: Page, mail_portal: Live
     expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
     check_accessibility(page)
 
-    message = sink.wait_for(email, timeout=15)
+    message = smtp_sink.wait_for(email, timeout=15)
     link = next(link for link in links_in(message) if "/register/verify" in link)
     page.goto(link)
     expect(page).to_have_url(f"{base}/login?confirmed=1")
@@ -118,7 +75,7 @@ def test_register_verify_profile_sign_in_and_reset(page: Page, mail_portal: Live
     expect(page).to_have_url(f"{base}/")
     _sign_out(page)
 
-    before = len(sink.messages)
+    before = len(smtp_sink.messages)
     page.get_by_role("link", name="Forgot your password?").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Reset your password")
     check_accessibility(page)
@@ -126,7 +83,7 @@ def test_register_verify_profile_sign_in_and_reset(page: Page, mail_portal: Live
     page.get_by_role("button", name="Send the link").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
     check_accessibility(page)
-    reset = sink.wait_for(email, timeout=15, after=before)
+    reset = smtp_sink.wait_for(email, timeout=15, after=before)
     reset_link = next(link for link in links_in(reset) if "/password-reset/" in link)
     page.goto(reset_link)
     expect(page.get_by_role("heading", level=1)).to_have_text("Choose a new password")
