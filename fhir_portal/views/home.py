@@ -8,7 +8,7 @@ from fhir_portal.resources import home as home_resource
 from fhir_portal.web.context import patient_scope, signed_in, tz
 from fhir_portal.web.format import display_context
 from fhir_portal.web.notices import activity_done_notice
-from fhir_portal.web.render import render
+from fhir_portal.web.render import current_badges, render
 
 
 async def home(request: web.Request) -> web.Response:
@@ -16,7 +16,12 @@ async def home(request: web.Request) -> web.Response:
     if not who.is_patient:
         raise web.HTTPSeeOther("/staff")
     scope = patient_scope(request)
-    view = await home_resource.overview(scope, tz(request))
+
+    async def badge_count() -> int | None:  # the navigation badge already counts unread
+        badge = (await current_badges(request)).get("/messages")
+        return badge.count if badge is not None else None
+
+    view = await home_resource.overview(scope, tz(request), known_unread=badge_count)
     notice = activity_done_notice(request)
     return render(
         request,

@@ -162,9 +162,7 @@ async def nav_badge(request: web.Request) -> NavBadge | None:
     if who is None or not who.is_patient:
         return None
     count = await messages.unread_count(patient_scope(request))
-    if count <= 0:
-        return None
-    return NavBadge(count=count, label=_unread_label(request, count))
+    return NavBadge(count=count, label=_unread_label(request, count) if count > 0 else "")
 
 
 def _unread_label(request: web.Request, count: int) -> str:

@@ -134,9 +134,9 @@ async def _badge(path: str, provider: BadgeProvider, request: web.Request) -> Na
 async def _compute_badges(request: web.Request) -> None:
     providers = request.app.get(NAV_BADGE_PROVIDERS) or {}
     results = await asyncio.gather(*(_badge(p, f, request) for p, f in providers.items()))
+    # a zero count is kept (it is known, and a page may use it); the layout shows counts > 0
     request[NAV_BADGES] = {
-        path: badge for path, badge in zip(providers, results, strict=True)
-        if badge is not None and badge.count > 0
+        path: badge for path, badge in zip(providers, results, strict=True) if badge is not None
     }
 
 
