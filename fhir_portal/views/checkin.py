@@ -9,7 +9,9 @@ links get a page that says so.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -64,29 +66,39 @@ def _used(request: web.Request, ctx: checkin.CheckinContext) -> web.Response | N
     return None
 
 
-async def start(request: web.Request) -> web.Response:
-    opened = await _open(request)
-    if isinstance(opened, web.Response):
-        return opened
-    _, token, ctx = opened
-    return _used(request, ctx) or _page(request, "start", token, ctx)
+Step = Callable[[web.Request, Any, str, checkin.CheckinContext], Awaitable[web.Response]]
 
 
-async def details(request: web.Request) -> web.Response:
-    opened = await _open(request)
-    if isinstance(opened, web.Response):
-        return opened
-    _, token, ctx = opened
-    return _used(request, ctx) or _page(request, "details", token, ctx)
+def open_step(handler: Step) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A check-in step: the link checked and the appointment opened (or its problem page),
+    and a used or closed check-in refused, before the step itself runs."""
+
+    @functools.wraps(handler)
+    async def step(request: web.Request) -> web.Response:
+        opened = await _open(request)
+        if isinstance(opened, web.Response):
+            return opened
+        scope, token, ctx = opened
+        return _used(request, ctx) or await handler(request, scope, token, ctx)
+
+    return step
 
 
-async def personal(request: web.Request) -> web.Response:
-    opened = await _open(request)
-    if isinstance(opened, web.Response):
-        return opened
-    scope, token, ctx = opened
-    if (used := _used(request, ctx)) is not None:
-        return used
+@open_step
+async def start(request: web.Request, scope: Any, token: str,
+                ctx: checkin.CheckinContext) -> web.Response:
+    return _page(request, "start", token, ctx)
+
+
+@open_step
+async def details(request: web.Request, scope: Any, token: str,
+                  ctx: checkin.CheckinContext) -> web.Response:
+    return _page(request, "details", token, ctx)
+
+
+@open_step
+async def personal(request: web.Request, scope: Any, token: str,
+                   ctx: checkin.CheckinContext) -> web.Response:
     current = await checkin.personal(scope)
     errors: dict[str, str] = {}
     notice = None
@@ -123,13 +135,9 @@ async def personal(request: web.Request) -> web.Response:
                  person=current, errors=errors, notice=notice)
 
 
-async def insurance(request: web.Request) -> web.Response:
-    opened = await _open(request)
-    if isinstance(opened, web.Response):
-        return opened
-    scope, token, ctx = opened
-    if (used := _used(request, ctx)) is not None:
-        return used
+@open_step
+async def insurance(request: web.Request, scope: Any, token: str,
+                    ctx: checkin.CheckinContext) -> web.Response:
     existing = await checkin.coverages(scope)
     insurers = await checkin.insurers(scope)
     new = checkin.NewCoverage()
@@ -160,13 +168,9 @@ async def insurance(request: web.Request) -> web.Response:
                  relationships=checkin.RELATIONSHIPS)
 
 
-async def join(request: web.Request) -> web.Response:
-    opened = await _open(request)
-    if isinstance(opened, web.Response):
-        return opened
-    scope, token, ctx = opened
-    if (used := _used(request, ctx)) is not None:
-        return used
+@open_step
+async def join(request: web.Request, scope: Any, token: str,
+               ctx: checkin.CheckinContext) -> web.Response:
     source = await request.post() if request.method == "POST" else request.query
     coverage_id = str(source.get("coverage", ""))
     if coverage_id and not COVERAGE_ID.match(coverage_id):
