@@ -70,6 +70,9 @@ class Settings:
     sms_webhook_url: str = ""
     sms_webhook_token: str = ""
     demo_mailbox: bool = False
+    # a REST-hook Subscription so the FHIR server tells the portal of new messages at once
+    # (the periodic sweep runs either way); off for portals the FHIR server cannot reach
+    fhir_subscription: bool = True
 
     # external sign-in
     oidc_issuer: str = ""

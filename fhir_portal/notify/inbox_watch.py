@@ -22,7 +22,6 @@ text: those may be clinical).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -122,7 +121,7 @@ async def ensure_subscription(gateway: FhirGateway, settings: Settings) -> str:
 
 
 async def subscription_off(gateway: FhirGateway, settings: Settings) -> None:
-    """Stop deliveries to this portal (shut down); the sweep catches up after a restart."""
+    """Stop deliveries to this portal's address for good (e.g. when it moves)."""
     await gateway.update(subscription_resource(settings, status="off"))
 
 
@@ -263,11 +262,12 @@ class InboxWatch:
 
     async def run_round(self) -> None:
         # every round: a Subscription someone switched off or changed comes back
-        try:
-            await ensure_subscription(self.gateway, self.settings)
-            self.subscribed = True
-        except FhirError as exc:
-            log.warning("message subscription not ensured: %s", type(exc).__name__)
+        if self.settings.fhir_subscription:
+            try:
+                await ensure_subscription(self.gateway, self.settings)
+                self.subscribed = True
+            except FhirError as exc:
+                log.warning("message subscription not ensured: %s", type(exc).__name__)
         await self.sweep()
 
     async def run(self) -> None:
@@ -309,8 +309,10 @@ async def inbox_watch(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(watcher.run(), name="inbox-watch")
     yield
     await stop(task)
-    if watcher.subscribed:
-        with contextlib.suppress(FhirError, OSError, RuntimeError):
-            await asyncio.wait_for(subscription_off(watcher.gateway, settings), timeout=5)
+    # The Subscription stays active across a restart: switching it off and on at every
+    # stop and start churns HAPI's subscription channels (seen here: deliveries stop after
+    # many toggles, HAPI-2659), while a portal that is away only misses hooks, which the
+    # catch-up sweep makes up for at the next start. `subscription_off` is for retiring a
+    # portal address for good.
     await marks.close()
 

@@ -27,6 +27,7 @@ def settings(fhir_base_url: str, tmp_path: Path) -> Settings:
         secret_key="integration-secret",
         fhir_base_url=fhir_base_url,
         public_url="http://127.0.0.1:8080",
+        fhir_subscription=False,  # nothing listens there: no hooks for the server to retry
     )
 
 

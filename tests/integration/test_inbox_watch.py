@@ -193,5 +193,8 @@ async def test_a_real_subscription_delivers_the_message_to_the_portal(
     await server.close()
     await app.shutdown()
     await app.cleanup()
+    # it stays active over a restart (no churn on the server); the sweep covers the gap
     stopped = await gateway.read("Subscription", subscription_id, fresh=True)
-    assert stopped["status"] == "off"
+    assert stopped["status"] == "active"
+    await inbox_watch.subscription_off(gateway, settings)  # this test portal is gone for good
+    assert (await gateway.read("Subscription", subscription_id, fresh=True))["status"] == "off"
