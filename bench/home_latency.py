@@ -80,6 +80,7 @@ async def main() -> int:
             data_dir=Path(data_dir),
             secret_key=uuid.uuid4().hex,
             fhir_base_url=options.fhir,
+            fhir_subscription=False,  # a measuring portal asks the server for no hooks
         )
         app = create_app(settings)
         runner = web.AppRunner(app, access_log=None)

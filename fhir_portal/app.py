@@ -22,6 +22,7 @@ from fhir_portal.settings import Settings
 from fhir_portal.views import demo_mailbox, routes
 from fhir_portal.web import (
     audit,
+    audit_trail,
     background,
     csrf,
     errors,
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     )
     app[keys.SETTINGS] = settings
     app[keys.TRANSLATIONS] = Translations.load()
+    app[audit_trail.AUDIT_TRAIL] = audit_trail.AuditTrail(app)
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),

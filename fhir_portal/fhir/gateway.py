@@ -19,6 +19,9 @@ Resource = dict[str, Any]
 Params = Mapping[str, str | int | Sequence[str]]
 
 NO_CACHE = {"Cache-Control": "no-cache"}
+# a count the server works out now and does not keep: no cached result is reused and no
+# search is stored for paging (HAPI otherwise writes every search to its database)
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def reference_of(resource: Resource) -> str:
@@ -108,6 +111,14 @@ class FhirGateway:
         )
         return SearchPage.from_bundle(bundle)
 
+    async def count(self, resource_type: str, params: Params | None = None) -> int:
+        """How many resources match (``_summary=count``), counted fresh."""
+        query = {**(params or {}), "_summary": "count"}
+        bundle = await self.client._do_request(
+            "get", resource_type, params=_params(query), extra_headers=NO_STORE
+        )
+        return int(bundle.get("total") or 0)
+
     async def fetch_url(self, url: str) -> Resource:
         """GET a paging link the server handed out (it must be on this server)."""
         if not url.startswith(self.base_url.rstrip("/") + "/") and not url.startswith(
@@ -168,9 +179,13 @@ class FhirGateway:
         _check_id(resource_type, resource_id)
         await self.client._do_request("delete", f"{resource_type}/{resource_id}")
 
-    async def transaction(self, entries: list[Resource]) -> Resource:
+    async def transaction(self, entries: list[Resource], *, minimal: bool = False) -> Resource:
+        """POST a transaction Bundle; ``minimal`` asks for no resource bodies back."""
         bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-        result: Resource = await self.client._do_request("post", "", data=bundle)
+        headers = {"Prefer": "return=minimal"} if minimal else None
+        result: Resource = await self.client._do_request(
+            "post", "", data=bundle, extra_headers=headers
+        )
         return result
 
     async def operation(

@@ -212,6 +212,25 @@ class PatientScope:
         all_pages: bool = False,
     ) -> SearchPage:
         """Search inside the compartment; ``via`` picks the compartment parameter."""
+        query = self._compartment_query(resource_type, params, via)
+        if all_pages:
+            page = await self._gateway.search_all(resource_type, query, fresh=fresh)
+        else:
+            page = await self._gateway.search(resource_type, query, fresh=fresh)
+        return self._filtered(page)
+
+    async def count(
+        self, resource_type: str, params: Params | None = None, *, via: str | None = None
+    ) -> int:
+        """How many of the patient's resources match, counted fresh by the server (no
+        resource leaves the server, so nothing is recorded as seen)."""
+        return await self._gateway.count(
+            resource_type, self._compartment_query(resource_type, params, via)
+        )
+
+    def _compartment_query(
+        self, resource_type: str, params: Params | None, via: str | None
+    ) -> dict[str, Any]:
         compartment = COMPARTMENT.get(resource_type)
         if compartment is None:
             raise FhirForbidden(f"{resource_type} is not in the patient compartment")
@@ -220,11 +239,7 @@ class PatientScope:
             raise FhirForbidden(f"{resource_type}.{param} is not a compartment parameter")
         query = {k: v for k, v in (params or {}).items() if k not in compartment.params}
         query[param] = self.patient_ref
-        if all_pages:
-            page = await self._gateway.search_all(resource_type, query, fresh=fresh)
-        else:
-            page = await self._gateway.search(resource_type, query, fresh=fresh)
-        return self._filtered(page)
+        return query
 
     async def next_page(self, page: SearchPage) -> SearchPage | None:
         following = await self._gateway.next_page(page)

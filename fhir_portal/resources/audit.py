@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from fhir_portal.fhir import FhirGateway
 from fhir_portal.fhir.gateway import Resource, reference_of
 from fhir_portal.fhir.model import reference_id
 from fhir_portal.fhir.scope import COMPARTMENT, _values_at
@@ -183,6 +182,3 @@ def authentication_event(actor: Actor, *, success: bool, logout: bool = False,
         event["entity"] = [_patient_entity(actor.patient_id)]
     return event
 
-
-async def write(gateway: FhirGateway, event: Resource) -> None:
-    await gateway.create(event)

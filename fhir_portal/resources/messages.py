@@ -284,18 +284,11 @@ async def _patient_names(scope: PatientScope, resources: list[Resource]) -> Dire
 
 async def unread_count(scope: PatientScope) -> int:
     """Messages addressed to the patient that they have not opened (always fresh)."""
-    page = await scope.search(
+    return await scope.count(
         "Communication",
-        {
-            "category": CATEGORY,
-            "received:missing": "true",
-            "status:not": "entered-in-error",
-            "_summary": "count",
-        },
+        {"category": CATEGORY, "received:missing": "true", "status:not": "entered-in-error"},
         via="recipient",
-        fresh=True,
     )
-    return int(page.total or 0)
 
 
 async def _list(scope: PatientScope, via: str, page: int, per_page: int, fresh: bool) -> MessagePage:

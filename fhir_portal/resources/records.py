@@ -927,15 +927,15 @@ COUNT_QUERIES: dict[str, list[tuple[str, dict[str, str]]]] = {
 
 async def counts(scope: PatientScope) -> RecordCounts:
     """How many records of each kind the patient has (counted by the server, in parallel)."""
-    jobs: list[tuple[str, Awaitable[Any]]] = [
-        (area, scope.search(kind, {**params, "_summary": "count"}))
+    jobs: list[tuple[str, Awaitable[int]]] = [
+        (area, scope.count(kind, params))
         for area, queries in COUNT_QUERIES.items()
         for kind, params in queries
     ]
-    pages = await asyncio.gather(*(job for _, job in jobs))
+    found = await asyncio.gather(*(job for _, job in jobs))
     totals: dict[str, int] = dict.fromkeys(COUNT_QUERIES, 0)
-    for (area, _), page in zip(jobs, pages, strict=True):
-        totals[area] += int(page.total or 0)
+    for (area, _), number in zip(jobs, found, strict=True):
+        totals[area] += number
     return RecordCounts(**totals)
 
 

@@ -2,7 +2,8 @@
 
 ``web.context.patient_scope`` gives the scope a recorder (``AccessLog.record``) kept on
 the request; this middleware, once the handler is done, turns what was collected into
-one AuditEvent and hands the write to a background task, so the page is not slowed.
+one AuditEvent and hands it to the app's audit trail (web/audit_trail.py), which writes
+the events of a short window as one transaction, so the page is not slowed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fhir_portal.fhir import FhirGateway, SearchPage
 from fhir_portal.fhir.gateway import Params, Resource
 from fhir_portal.resources import audit as audit_events
 from fhir_portal.resources.audit import AccessLog, Actor
-from fhir_portal.web.background import spawn
+from fhir_portal.web.audit_trail import audit_trail
 from fhir_portal.web.context import PRINCIPAL
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def record_authentication(
 ) -> None:
     event = audit_events.authentication_event(actor, success=success, logout=logout,
                                               method=method)
-    spawn(request.app, audit_events.write(request.app[keys.GATEWAY], event), what="audit")
+    audit_trail(request.app).add(event)
 
 
 @web.middleware
@@ -101,5 +102,4 @@ async def audit(request: web.Request, handler: Handler) -> web.StreamResponse:
         collected = request.get(ACCESS_LOG)
         if collected:
             event = audit_events.access_event(collected, actor_of(request))
-            spawn(request.app, audit_events.write(request.app[keys.GATEWAY], event),
-                  what="audit")
+            audit_trail(request.app).add(event)
