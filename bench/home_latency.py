@@ -179,11 +179,16 @@ async def measure(app: web.Application, base: str, options: argparse.Namespace) 
         f"slowest single query p50 {slowest * ms:.1f} ms "
         f"(all queries one after another: {sum_p50 * ms:.1f} ms)"
     )
+    floor = statistics.median(together)
     print(
         "the same queries sent all at once without the portal: "
-        f"p50 {statistics.median(together) * ms:.1f} ms "
-        "(what the FHIR server allows in parallel)"
+        f"p50 {floor * ms:.1f} ms (what the FHIR server allows in parallel)"
     )
+    print(
+        f"ratio all-at-once p50 / slowest query p50 = {floor / slowest:.2f} "
+        "(the floor for any portal making these queries on this machine)"
+    )
+    print(f"portal's own time over that floor: {(home_p50 - floor) * ms:.1f} ms")
     print(f"ratio home p50 / slowest query p50 = {ratio:.2f} (target <= {TARGET})")
     return 0 if ratio <= TARGET else 1
 

@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         undefined=jinja2.StrictUndefined,
     )
     env.install_null_translations(newstyle=True)  # type: ignore[attr-defined] # real ones come per request
+    env.globals["static"] = render.static_urls(app)
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(background.background_tasks)  # after the pools: drained first

@@ -64,6 +64,20 @@ def portal_context(request: web.Request) -> dict[str, Any]:
 NAV: web.AppKey[tuple[tuple[str, str], ...]] = web.AppKey("nav", tuple)
 
 
+def static_urls(app: web.Application) -> Callable[[str], str]:
+    """The templates' ``static(filename)``: the file's versioned URL, worked out once per
+    file (aiohttp hashes the whole file on every ``url_for``: five times per page)."""
+    known: dict[str, str] = {}
+
+    def static(filename: str) -> str:
+        url = known.get(filename)
+        if url is None:
+            url = known[filename] = str(app.router["static"].url_for(filename=filename))
+        return url
+
+    return static
+
+
 def render(
     request: web.Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200
 ) -> web.Response:

@@ -123,3 +123,15 @@ async def test_fhir_server_down_gives_the_friendly_503_page(client):
     body = await response.text()
     assert "temporarily unavailable" in body and "Nothing you entered has been saved or lost" in body
     assert "Traceback" not in body
+
+
+async def test_static_files_are_linked_with_their_content_version(client):
+    page = await (await client.get("/login")).text()
+    links = re.findall(r'(?:href|src)="(/static/portal\.(?:css|js)\?v=[^"]+)"', page)
+    assert len(links) == 2
+    for link in links:
+        response = await client.get(link)
+        assert response.status == 200 and len(await response.read()) > 0
+    # the second page gets the same (remembered) versioned links
+    again = await (await client.get("/login")).text()
+    assert re.findall(r'"(/static/portal\.css\?v=[^"]+)"', again) == links[:1]
