@@ -49,6 +49,9 @@ class Settings:
     # attempts per client address on sign-in, registration, activation, password reset
     ratelimit_burst: int = 20
     ratelimit_per_minute: float = 20.0
+    # reverse proxies (addresses or networks) whose X-Forwarded-For names the client; empty:
+    # the peer address is the client's (rate limits and audit addresses use it)
+    trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
 
     # the FHIR server; empty means the embedded HAPI server
     fhir_base_url: str = ""

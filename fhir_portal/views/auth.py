@@ -17,6 +17,7 @@ from fhir_portal.i18n import LANGUAGES, N_
 from fhir_portal.resources.audit import Actor
 from fhir_portal.web.audit import actor_of, record_authentication
 from fhir_portal.web.background import spawn
+from fhir_portal.web.client_address import client_address
 from fhir_portal.web.context import locale, principal
 from fhir_portal.web.locale import COOKIE as LANGUAGE_COOKIE
 from fhir_portal.web.origin import safe_next
@@ -50,7 +51,7 @@ async def complete_sign_in(request: web.Request, account: Account, next_url: str
 
 def _actor(account: Account, request: web.Request) -> Actor:
     return Actor(account.id, patient_id=account.patient_id,
-                 practitioner_id=account.practitioner_id, address=request.remote)
+                 practitioner_id=account.practitioner_id, address=client_address(request))
 
 
 def _login_page(request: web.Request, *, next_url: str, email: str, error: str | None,
@@ -86,7 +87,7 @@ async def login(request: web.Request) -> web.Response:
             error = translate(request, "The email or password is not right, or the account is "
                             "locked for a while after too many attempts.")
             actor = (_actor(refused.account, request) if refused.account
-                     else Actor(None, address=request.remote))
+                     else Actor(None, address=client_address(request)))
             record_authentication(request, actor, success=False)
         except EmailNotVerified:
             error = translate(request, "Please confirm your email address first: open the link "
@@ -238,7 +239,7 @@ async def oidc_callback(request: web.Request) -> web.Response:
     try:
         identity = await oidc.complete(settings, oidc.Provider(**saved["provider"]), code, saved)
     except oidc.OidcError as exc:
-        record_authentication(request, Actor(None, address=request.remote), success=False,
+        record_authentication(request, Actor(None, address=client_address(request)), success=False,
                               method="oidc")
         return _oidc_refused(request, exc)
     linking = None

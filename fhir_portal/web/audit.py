@@ -19,6 +19,7 @@ from fhir_portal.fhir.gateway import Params, Resource
 from fhir_portal.resources import audit as audit_events
 from fhir_portal.resources.audit import AccessLog, Actor
 from fhir_portal.web.audit_trail import audit_trail
+from fhir_portal.web.client_address import client_address
 from fhir_portal.web.context import PRINCIPAL
 
 log = logging.getLogger(__name__)
@@ -78,10 +79,10 @@ def audited_gateway(request: web.Request) -> FhirGateway:
 def actor_of(request: web.Request) -> Actor:
     who = request.get(PRINCIPAL)
     if who is None:
-        return Actor(None, address=request.remote)
+        return Actor(None, address=client_address(request))
     return Actor(
         who.account_id or None, patient_id=who.patient_id if who.is_patient else None,
-        practitioner_id=who.practitioner_id, address=request.remote,
+        practitioner_id=who.practitioner_id, address=client_address(request),
     )
 
 

@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from fhir_portal import keys
+from fhir_portal.web.client_address import client_address, trusted_networks
 
 LIMITED_PREFIXES = ("/login", "/register", "/activate", "/password-reset")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -74,6 +75,7 @@ BUCKETS: web.AppKey[TokenBuckets] = web.AppKey("rate_limit_buckets", TokenBucket
 
 def setup(app: web.Application) -> None:
     settings = app[keys.SETTINGS]
+    trusted_networks(settings.trusted_proxies)  # a bad PORTAL_TRUSTED_PROXIES stops the start
     app[BUCKETS] = TokenBuckets(settings.ratelimit_burst, settings.ratelimit_per_minute)
 
 
@@ -85,10 +87,6 @@ def is_limited(request: web.Request) -> bool:
     # posting a form, or opening a link that carries a secret, costs a token
     return (request.method not in SAFE_METHODS or "token" in request.query
             or path.startswith("/password-reset/"))
-
-
-def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
 
 
 @web.middleware
