@@ -85,7 +85,7 @@ class Settings:
     smart_client_id: str = ""
     smart_client_secret: str = ""
     smart_allowed_iss: tuple[str, ...] = field(default_factory=tuple)
-    smart_scopes: str = "launch openid fhirUser patient/*.rs"
+    smart_scopes: str = "launch openid fhirUser online_access patient/*.rs"
 
     # visits
     visit_url_template: str = "https://meet.contoso.example/visit/{appointment_id}"

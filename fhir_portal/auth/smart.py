@@ -6,10 +6,16 @@ server's endpoints come from ``{iss}/.well-known/smart-configuration`` (or the o
 CapabilityStatement ``oauth-uris`` extension). PKCE S256, a 256-bit ``state`` kept in a
 short-lived pre-authentication record, ``aud=iss``. The token response's ``patient`` is
 the session's patient; the access token stays in the server-side session.
+
+With ``online_access`` in the scopes, the server may return a refresh token (kept in the
+session too): a request that finds the access token expired, or about to, refreshes it
+once (``refresh``) and the session goes on; without one, or when the refresh is refused,
+the session ends and the patient opens the app again.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import time
@@ -23,6 +29,10 @@ from fhir_portal.auth.roles import Principal, Role
 from fhir_portal.i18n import N_
 from fhir_portal.settings import Settings
 
+log = logging.getLogger(__name__)
+# refresh a little before the access token runs out (a request must not start with a
+# token that expires on its way to the EHR)
+REFRESH_MARGIN_SECONDS = 60.0
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 _V2_SCOPE = re.compile(r"^(patient|user|system)/[\w*]+\.c?r?u?d?s?$")
 _PATIENT_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -169,21 +179,65 @@ async def exchange(settings: Settings, code: str, saved: dict[str, Any]) -> dict
     if not _PATIENT_ID.match(patient):
         raise SmartError(N_("The health record system did not say which patient to show, so "
                             "the portal cannot open."), "no patient context")
-    expires_in = token.get("expires_in")
-    expires_at = time.time() + float(expires_in) if expires_in else time.time() + 3600
     return {
         "iss": saved["iss"],
+        "token_endpoint": saved["token_endpoint"],
         "access_token": str(access_token),
+        "refresh_token": str(token.get("refresh_token") or ""),
         "patient": patient,
         "scope": str(token.get("scope") or ""),
-        "expires_at": expires_at,
+        "expires_at": _expires_at(token),
         "encounter": str(token.get("encounter") or ""),
         "name": "",
     }
 
 
-def token_expired(data: dict[str, Any]) -> bool:
-    return float(data.get("expires_at") or 0) <= time.time()
+def _expires_at(token: dict[str, Any]) -> float:
+    expires_in = token.get("expires_in")
+    try:
+        seconds = float(expires_in) if expires_in else 3600.0
+    except (TypeError, ValueError):
+        seconds = 3600.0
+    return time.time() + seconds
+
+
+def token_expired(data: dict[str, Any], *, margin: float = 0.0) -> bool:
+    return float(data.get("expires_at") or 0) <= time.time() + margin
+
+
+def needs_refresh(data: dict[str, Any]) -> bool:
+    return token_expired(data, margin=REFRESH_MARGIN_SECONDS)
+
+
+async def refresh(settings: Settings, data: dict[str, Any]) -> dict[str, Any] | None:
+    """The session's SMART data with a new access token, or None (no refresh token, or the
+    server refused: the session must end). The patient context cannot change here."""
+    refresh_token = str(data.get("refresh_token") or "")
+    endpoint = str(data.get("token_endpoint") or "")
+    if not refresh_token or not endpoint:
+        return None
+    try:
+        async with _client(settings) as client:
+            token = await client.refresh_token(endpoint, refresh_token=refresh_token)
+    except Exception as exc:  # network, invalid_grant, a malformed answer: sign in again
+        log.info("SMART token refresh refused: %s", type(exc).__name__)
+        return None
+    access_token = token.get("access_token")
+    if not access_token or str(token.get("token_type", "")).lower() != "bearer":
+        log.info("SMART token refresh gave no bearer token")
+        return None
+    patient = token.get("patient")
+    if patient and str(patient) != data.get("patient"):
+        log.warning("SMART token refresh named another patient: session ended")
+        return None
+    return {
+        **data,
+        "access_token": str(access_token),
+        # a server that rotates refresh tokens sends a new one; otherwise the old one stays
+        "refresh_token": str(token.get("refresh_token") or refresh_token),
+        "scope": str(token.get("scope") or data.get("scope") or ""),
+        "expires_at": _expires_at(token),
+    }
 
 
 def smart_principal(data: dict[str, Any]) -> Principal:

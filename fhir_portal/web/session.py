@@ -9,6 +9,7 @@ from aiohttp.typedefs import Handler
 
 from fhir_portal import keys
 from fhir_portal.auth.store import Account, Session
+from fhir_portal.web.background import keyed_locks
 from fhir_portal.web.context import PRINCIPAL, SESSION
 
 COOKIE = "portal_session"
@@ -37,11 +38,12 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
             await store.delete_session(session.id_hash)
             session, expired = None, True
     if session is not None and session.data.get("smart"):
-        from fhir_portal.auth.smart import smart_principal, token_expired
+        from fhir_portal.auth.smart import smart_principal
 
-        if token_expired(session.data["smart"]):
-            await store.delete_session(session.id_hash)
-            session, expired = None, True
+        assert token is not None
+        session = await _current_smart_session(request, session, token)
+        if session is None:
+            expired = True
         else:
             request[SESSION] = session
             request[PRINCIPAL] = smart_principal(session.data["smart"])
@@ -60,6 +62,36 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
     if expired and not response.prepared:
         response.del_cookie(COOKIE, path="/")
     return response
+
+
+async def _current_smart_session(
+    request: web.Request, session: Session, token: str
+) -> Session | None:
+    """The SMART session with a usable access token (refreshed once if it runs out), or
+    None once it cannot be had (the session is then deleted)."""
+    from fhir_portal.auth import smart
+
+    if not smart.needs_refresh(session.data["smart"]):
+        return session
+    store = request.app[keys.ACCOUNTS]
+    # one refresh per session at a time: a server that rotates refresh tokens would refuse
+    # the second of two parallel refreshes and end a session that is fine
+    async with keyed_locks(request.app)(f"smart-refresh:{session.id_hash}"):
+        current = await store.session(token)
+        if current is None:
+            return None
+        data = current.data.get("smart") or {}
+        if data and not smart.needs_refresh(data):
+            return current  # another request refreshed it meanwhile
+        renewed = await smart.refresh(request.app[keys.SETTINGS], data) if data else None
+        if renewed is not None:
+            current.data["smart"] = renewed
+            await store.save_session_data(current)
+            return current
+        if data and not smart.token_expired(data):
+            return current  # not refreshed, but still valid for now
+        await store.delete_session(current.id_hash)
+        return None
 
 
 async def start_session(

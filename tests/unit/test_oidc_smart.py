@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
@@ -238,6 +239,70 @@ async def test_smart_refusals(smart_client):
                                           allow_redirects=False)
         assert response.status == 400 and "did not say which patient" in await response.text()
         assert COOKIE not in response.cookies
+
+
+async def _smart_session_with(smart_client, router, first: dict, then: list[httpx.Response]):  # type: ignore[no-untyped-def]
+    """Launch with token response ``first``; later token requests get ``then`` in turn."""
+    _mock_ehr(router)
+    token_route = router.post(f"{AUTH}/token")
+    token_route.side_effect = [httpx.Response(200, json=first), *then]
+    query = await _launch(smart_client, f"iss={FHIR}&launch=r1")
+    response = await smart_client.get(f"/smart/callback?state={query['state']}&code=c1",
+                                      allow_redirects=False)
+    assert response.status == 303
+    return response.cookies[COOKIE].value, token_route
+
+
+def _token(access: str, *, expires_in: int = 3600, **extra: object) -> dict:
+    return {"access_token": access, "token_type": "Bearer", "expires_in": expires_in,
+            "scope": "launch online_access patient/*.rs", "patient": "ehr-pat-1", **extra}
+
+
+async def test_a_smart_token_about_to_run_out_is_refreshed_once(smart_client):
+    store = smart_client.app[keys.ACCOUNTS]
+    with respx.mock(assert_all_mocked=False, assert_all_called=False) as router:
+        router.route(host="127.0.0.1").pass_through()
+        cookie, token_route = await _smart_session_with(
+            smart_client, router, _token("at-1", expires_in=30, refresh_token="rt-1"),
+            [httpx.Response(200, json=_token("at-2", refresh_token="rt-2"))])
+        assert "online_access" in (await store.session(cookie)).data["smart"]["scope"]
+        # two requests at once: one refresh (a rotating server would refuse a second)
+        pages = await asyncio.gather(*(smart_client.get("/no-such-page") for _ in range(2)))
+        assert [page.status for page in pages] == [404, 404]
+        assert token_route.call_count == 2  # the code exchange, then one refresh
+        refresh_body = parse_qs(token_route.calls[1].request.content.decode())
+        assert refresh_body["grant_type"] == ["refresh_token"]
+        assert refresh_body["refresh_token"] == ["rt-1"]
+        smart = (await store.session(cookie)).data["smart"]
+        assert smart["access_token"] == "at-2" and smart["refresh_token"] == "rt-2"
+        assert smart["expires_at"] > time.time() + 3000 and smart["patient"] == "ehr-pat-1"
+
+
+@pytest.mark.parametrize("answer", [
+    httpx.Response(400, json={"error": "invalid_grant"}),
+    httpx.Response(200, json=_token("at-x", patient="someone-else")),
+])
+async def test_an_expired_smart_session_ends_when_the_refresh_fails(smart_client, answer):
+    store = smart_client.app[keys.ACCOUNTS]
+    with respx.mock(assert_all_mocked=False, assert_all_called=False) as router:
+        router.route(host="127.0.0.1").pass_through()
+        cookie, _ = await _smart_session_with(
+            smart_client, router, _token("at-1", expires_in=1, refresh_token="rt-1"), [answer])
+        await asyncio.sleep(1.1)
+        response = await smart_client.get("/", allow_redirects=False)
+        assert response.status == 303 and response.headers["Location"].startswith("/login")
+        assert await store.session(cookie) is None
+
+
+async def test_a_smart_session_without_a_refresh_token_ends_when_the_token_does(smart_client):
+    store = smart_client.app[keys.ACCOUNTS]
+    with respx.mock(assert_all_mocked=False, assert_all_called=False) as router:
+        router.route(host="127.0.0.1").pass_through()
+        cookie, token_route = await _smart_session_with(
+            smart_client, router, _token("at-1", expires_in=30), [])
+        # about to expire but still valid: it is used, not refreshed
+        assert (await smart_client.get("/no-such-page")).status == 404
+        assert await store.session(cookie) is not None and token_route.call_count == 1
 
 
 async def test_a_signed_in_patient_links_an_external_account_then_signs_in_with_it(oidc_client):
