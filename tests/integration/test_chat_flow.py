@@ -38,16 +38,23 @@ async def new_patient(gateway: FhirGateway) -> str:
     return str(patient["id"])
 
 
-async def patient_client(aiohttp_client, app, accounts, patient_id: str):  # type: ignore[no-untyped-def]
-    client = await aiohttp_client(app)
+@pytest.fixture
+def server(client):  # type: ignore[no-untyped-def]
+    """The portal the ``client`` fixture started: every browser of a test uses it (a
+    second test server on the same app would start the app twice)."""
+    return client.server
+
+
+async def patient_client(aiohttp_client, server, accounts, patient_id: str):  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(server)  # another browser on the same running portal
     email = await make_patient_account(accounts, patient_id)
     response = await sign_in(client, email)
     assert response.status == 303
     return client
 
 
-async def staff_client(aiohttp_client, app, accounts, role: Role):  # type: ignore[no-untyped-def]
-    client = await aiohttp_client(app)
+async def staff_client(aiohttp_client, server, accounts, role: Role):  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(server)  # another browser on the same running portal
     email = await make_staff_account(accounts, role)
     response = await sign_in(client, email)
     assert response.status == 303
@@ -78,9 +85,9 @@ async def escalation_task(gateway: FhirGateway, patient_id: str) -> dict:
 
 
 async def test_patient_asks_for_a_person_agent_takes_answers_sends_an_article_and_closes(
-        aiohttp_client, app, accounts, gateway) -> None:
+        aiohttp_client, server, accounts, gateway) -> None:
     patient_id = await new_patient(gateway)
-    patient = await patient_client(aiohttp_client, app, accounts, patient_id)
+    patient = await patient_client(aiohttp_client, server, accounts, patient_id)
 
     assert (await say(patient, "Where are my test results?")).status == 303
     page = await (await patient.get("/chat")).text()
@@ -114,10 +121,10 @@ async def test_patient_asks_for_a_person_agent_takes_answers_sends_an_article_an
     assert "Health Bot" in senders
 
     # agents see it; a clinician does not (it is for patient service)
-    agent = await staff_client(aiohttp_client, app, accounts, Role.AGENT)
+    agent = await staff_client(aiohttp_client, server, accounts, Role.AGENT)
     queue = await (await agent.get("/staff/chats")).text()
     assert task["id"] in queue and "The patient asked for a person" in queue
-    clinician = await staff_client(aiohttp_client, app, accounts, Role.CLINICIAN)
+    clinician = await staff_client(aiohttp_client, server, accounts, Role.CLINICIAN)
     assert task["id"] not in await (await clinician.get("/staff/chats")).text()
     assert (await clinician.get(f"/staff/chats/{task['id']}")).status == 404
 
@@ -126,7 +133,7 @@ async def test_patient_asks_for_a_person_agent_takes_answers_sends_an_article_an
     taken = await agent.post(f"/staff/chats/{task['id']}/accept", data={"csrf_token": token},
                              allow_redirects=False)
     assert taken.status == 303
-    other = await staff_client(aiohttp_client, app, accounts, Role.AGENT)
+    other = await staff_client(aiohttp_client, server, accounts, Role.AGENT)
     other_queue = await (await other.get("/staff/chats")).text()
     late = await other.post(f"/staff/chats/{task['id']}/accept",
                             data={"csrf_token": csrf_of(other_queue)})
@@ -175,25 +182,25 @@ async def test_patient_asks_for_a_person_agent_takes_answers_sends_an_article_an
 
 
 async def test_emergency_words_escalate_urgently_to_clinicians(
-        aiohttp_client, app, accounts, gateway) -> None:
+        aiohttp_client, server, accounts, gateway) -> None:
     patient_id = await new_patient(gateway)
-    patient = await patient_client(aiohttp_client, app, accounts, patient_id)
+    patient = await patient_client(aiohttp_client, server, accounts, patient_id)
     await say(patient, "Jeg har brystsmerter og kan ikke trække vejret")
     page = await (await patient.get("/chat")).text()
     assert "Ring 112 nu." in page
     task = await escalation_task(gateway, patient_id)
     assert task["priority"] == "urgent"
     assert escalation.target_of(task) is chat.bot.Target.CLINICIAN
-    clinician = await staff_client(aiohttp_client, app, accounts, Role.CLINICIAN)
+    clinician = await staff_client(aiohttp_client, server, accounts, Role.CLINICIAN)
     assert task["id"] in await (await clinician.get("/staff/chats")).text()
-    agent = await staff_client(aiohttp_client, app, accounts, Role.AGENT)
+    agent = await staff_client(aiohttp_client, server, accounts, Role.AGENT)
     assert task["id"] not in await (await agent.get("/staff/chats")).text()
     await retire(gateway, task)
 
 
-async def test_two_misses_in_a_row_escalate(aiohttp_client, app, accounts, gateway) -> None:
+async def test_two_misses_in_a_row_escalate(aiohttp_client, server, accounts, gateway) -> None:
     patient_id = await new_patient(gateway)
-    patient = await patient_client(aiohttp_client, app, accounts, patient_id)
+    patient = await patient_client(aiohttp_client, server, accounts, patient_id)
     await say(patient, "xqzzy blorf")
     page = await (await patient.get("/chat")).text()
     assert "Sorry, I did not understand that." in page
@@ -219,9 +226,9 @@ async def _receive(ws, kind: str) -> dict:  # type: ignore[no-untyped-def]
 
 
 async def test_websocket_acks_after_storing_and_dedupes_a_resend(
-        aiohttp_client, app, accounts, gateway) -> None:
+        aiohttp_client, server, accounts, gateway) -> None:
     patient_id = await new_patient(gateway)
-    patient = await patient_client(aiohttp_client, app, accounts, patient_id)
+    patient = await patient_client(aiohttp_client, server, accounts, patient_id)
     token = csrf_of(await (await patient.get("/chat")).text())
     ws = await _ws(patient, "/chat/ws")
     await ws.send_json({"type": "hello", "csrf": token})
@@ -255,9 +262,9 @@ async def test_websocket_acks_after_storing_and_dedupes_a_resend(
 
 
 async def test_websocket_refuses_a_foreign_origin_and_a_missing_csrf_token(
-        aiohttp_client, app, accounts, gateway) -> None:
+        aiohttp_client, server, accounts, gateway) -> None:
     patient_id = await new_patient(gateway)
-    patient = await patient_client(aiohttp_client, app, accounts, patient_id)
+    patient = await patient_client(aiohttp_client, server, accounts, patient_id)
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await _ws(patient, "/chat/ws", headers={"Origin": "https://evil.example"})
     assert refused.value.status == 403
@@ -271,10 +278,10 @@ async def test_websocket_refuses_a_foreign_origin_and_a_missing_csrf_token(
 
 
 async def test_a_patient_cannot_join_another_patients_chat(
-        aiohttp_client, app, accounts, gateway) -> None:
+        aiohttp_client, server, accounts, gateway) -> None:
     anna_id, bob_id = await new_patient(gateway), await new_patient(gateway)
-    anna = await patient_client(aiohttp_client, app, accounts, anna_id)
-    bob = await patient_client(aiohttp_client, app, accounts, bob_id)
+    anna = await patient_client(aiohttp_client, server, accounts, anna_id)
+    bob = await patient_client(aiohttp_client, server, accounts, bob_id)
     await say(anna, "I want to talk to a person")
     task = await escalation_task(gateway, anna_id)
     header_id = task["focus"]["reference"].split("/")[1]
@@ -300,10 +307,10 @@ async def test_a_patient_cannot_join_another_patients_chat(
     await retire(gateway, task)
 
 
-async def test_staff_live_updates_over_websockets(aiohttp_client, app, accounts, gateway) -> None:
+async def test_staff_live_updates_over_websockets(aiohttp_client, server, accounts, gateway) -> None:
     patient_id = await new_patient(gateway)
-    patient = await patient_client(aiohttp_client, app, accounts, patient_id)
-    agent = await staff_client(aiohttp_client, app, accounts, Role.AGENT)
+    patient = await patient_client(aiohttp_client, server, accounts, patient_id)
+    agent = await staff_client(aiohttp_client, server, accounts, Role.AGENT)
     token = csrf_of(await (await agent.get("/staff/chats")).text())
     queue_ws = await _ws(agent, f"/staff/chats/ws?csrf={token}")
     await _receive(queue_ws, "ready")
@@ -335,11 +342,11 @@ async def test_staff_live_updates_over_websockets(aiohttp_client, app, accounts,
 
 
 async def test_two_agents_accepting_at_the_same_moment_have_one_winner(
-        aiohttp_client, app, accounts, gateway) -> None:
+        aiohttp_client, server, accounts, gateway) -> None:
     from fhir_portal.auth.roles import Principal
 
     patient_id = await new_patient(gateway)
-    patient = await patient_client(aiohttp_client, app, accounts, patient_id)
+    patient = await patient_client(aiohttp_client, server, accounts, patient_id)
     await say(patient, "Jeg vil gerne tale med et menneske")
     task = await escalation_task(gateway, patient_id)
     agents = [Principal(account_id=900 + n, email=f"a{n}@x", display_name=f"Agent {n}",
@@ -358,9 +365,9 @@ async def test_two_agents_accepting_at_the_same_moment_have_one_winner(
     await retire(gateway, task)
 
 
-async def test_signing_out_closes_the_chat_socket(aiohttp_client, app, accounts, gateway) -> None:
+async def test_signing_out_closes_the_chat_socket(aiohttp_client, server, accounts, gateway) -> None:
     patient_id = await new_patient(gateway)
-    patient = await patient_client(aiohttp_client, app, accounts, patient_id)
+    patient = await patient_client(aiohttp_client, server, accounts, patient_id)
     token = csrf_of(await (await patient.get("/chat")).text())
     ws = await _ws(patient, f"/chat/ws?csrf={token}")
     await _receive(ws, "history")
