@@ -167,7 +167,7 @@ class FhirGateway:
         _check_id(resource["resourceType"], resource.get("id"))
         headers = {"Prefer": "return=representation"}
         if if_match is not None:
-            if not _is_valid_id(str(if_match)):  # a version id from a form: never a header
+            if not is_valid_id(str(if_match)):  # a version id from a form: never a header
                 raise FhirConflict(f"{reference_of(resource)}: not a version id")
             headers["If-Match"] = f'W/"{if_match}"'
         result: Resource = await self.client._do_request(
@@ -204,9 +204,9 @@ class FhirGateway:
 
 def _check_id(resource_type: str, resource_id: str | None) -> None:
     """Refuse ids that could change the request path (``../``, ``?``) before sending."""
-    if not resource_id or not _is_valid_id(resource_id) or not resource_type.isalpha():
+    if not resource_id or not is_valid_id(resource_id) or not resource_type.isalpha():
         raise FhirInvalid(f"invalid resource id for {resource_type}")
 
 
-def _is_valid_id(value: str) -> bool:
+def is_valid_id(value: str) -> bool:
     return 0 < len(value) <= 64 and all(c.isalnum() or c in "-." for c in value) and ".." not in value

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from fhir_portal.fhir.binary import linked_binary
 from fhir_portal.fhir.errors import FhirConflict, FhirError, FhirForbidden, FhirNotFound
 from fhir_portal.fhir.gateway import FhirGateway, Params, Resource, SearchPage, version_of
 
@@ -201,6 +202,16 @@ class PatientScope:
             raise FhirNotFound(f"{resource_type}: not found")
         self._record("read", [resource])
         return resource
+
+    async def linked_binary(self, owner: Resource, url: str) -> Resource:
+        """A file one of the patient's own resources links by URL (see fhir/binary.py)."""
+        if not self.owns(owner):
+            raise FhirNotFound("Binary: not found")
+        binary = await linked_binary(
+            self._gateway, owner, url, contexts=frozenset({self.patient_ref})
+        )
+        self._record("read", [binary])
+        return binary
 
     async def search(
         self,

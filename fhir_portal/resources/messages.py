@@ -20,12 +20,13 @@ import asyncio
 import base64
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from fhir_portal.fhir import FhirGateway, PatientScope
+from fhir_portal.fhir.binary import linked_binary
 from fhir_portal.fhir.errors import FhirConflict, FhirError, FhirNotFound
 from fhir_portal.fhir.gateway import Resource, SearchPage, version_of
 from fhir_portal.fhir.model import (
@@ -191,9 +192,11 @@ def _body(resource: Resource) -> str:
 
 
 def _attachment_of(resource: Resource) -> tuple[int, Resource] | None:
+    """The message's file: carried inline (``data``) or linked (``url``, e.g. a Binary an
+    EHR wrote on the same server)."""
     for index, part in enumerate(resource.get("payload", [])):
         attachment = part.get("contentAttachment")
-        if attachment and attachment.get("data"):
+        if attachment and (attachment.get("data") or attachment.get("url")):
             return index, attachment
     return None
 
@@ -204,7 +207,7 @@ def _attachment_info(resource: Resource) -> AttachmentInfo | None:
         return None
     attachment = found[1]
     size = attachment.get("size")
-    if not isinstance(size, int):
+    if not isinstance(size, int):  # unknown for a linked file until it is opened: 0
         size = len(str(attachment.get("data", ""))) * 3 // 4
     return AttachmentInfo(
         content_type=str(attachment.get("contentType") or "application/octet-stream"),
@@ -718,16 +721,28 @@ async def reply(
     return thread_root(root)
 
 
-def _download(resource: Resource) -> Download:
+def _file_of(resource: Resource) -> Resource:
     found = _attachment_of(resource)
     if found is None:
         raise FhirNotFound("Attachment: not found")
-    attachment = found[1]
+    return found[1]
+
+
+async def _download(
+    resource: Resource, linked: Callable[[Resource, str], Awaitable[Resource]]
+) -> Download:
+    """The message's file; a linked one is read through ``linked`` (which checks access)."""
+    attachment = _file_of(resource)
+    encoded = attachment.get("data")
+    if not encoded:
+        binary = await linked(resource, str(attachment["url"]))
+        encoded = binary.get("data")
+        if not encoded:
+            raise FhirNotFound("Attachment: empty")
     try:
-        data = base64.b64decode(str(attachment["data"]), validate=True)
+        data = base64.b64decode(str(encoded), validate=True)
     except (ValueError, TypeError) as error:
         raise FhirNotFound("Attachment: unreadable") from error
-    content_type = str(attachment.get("contentType") or "")
     for magic, kind, _ in _SIGNATURES:
         if data.startswith(magic):
             content_type = kind
@@ -746,7 +761,7 @@ async def attachment(scope: PatientScope, message_id: str) -> Download:
     resource = await scope.read("Communication", message_id)
     if not is_message(resource) or not _involves(resource, scope.patient_ref):
         raise FhirNotFound("Communication: not found")
-    return _download(resource)
+    return await _download(resource, scope.linked_binary)
 
 
 # -- staff side (one clinician, through the unscoped gateway) -----------------------------
@@ -934,4 +949,10 @@ async def clinician_attachment(
     resources = await _clinician_thread_resources(gateway, practitioner_id, message_id)
     if all(r["id"] != resource["id"] for r in resources):
         raise FhirNotFound("Communication: not found")
-    return _download(resource)
+    subject = ((resource.get("subject") or {}).get("reference") or "").strip()
+
+    async def linked(owner: Resource, url: str) -> Resource:
+        # a file filed under the thread's patient is theirs to share with this clinician
+        return await linked_binary(gateway, owner, url, contexts=frozenset({subject} - {""}))
+
+    return await _download(resource, linked)

@@ -4,6 +4,7 @@ idempotent sends, and what a patient outside a thread gets (404)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import uuid
 
@@ -446,3 +447,53 @@ async def test_opening_a_thread_shows_it_as_it_was_and_marks_it_read(gateway) ->
     assert stored.get("received")
     again = await messages.open_thread(scope, written["id"])
     assert [m.unread for m in again.messages] == [False]
+
+
+PDF = b"%PDF-1.4\n% a lab report\n"
+
+
+async def test_a_file_the_ehr_links_by_url_opens_for_the_patient_only(
+    client, accounts, gateway
+) -> None:
+    patient_id = await new_patient(gateway)
+    other_id = await new_patient(gateway, family="Other")
+    report = await gateway.create({
+        "resourceType": "Binary", "contentType": "application/pdf",
+        "securityContext": {"reference": f"Patient/{patient_id}"},
+        "data": base64.b64encode(PDF).decode(),
+    })
+    foreign = await gateway.create({
+        "resourceType": "Binary", "contentType": "application/pdf",
+        "securityContext": {"reference": f"Patient/{other_id}"},
+        "data": base64.b64encode(b"%PDF-1.4\nsomeone else").decode(),
+    })
+
+    def with_file(url: str, subject: str) -> dict:
+        message = ehr_message(patient_id, subject=subject)
+        message["payload"].append({"contentAttachment": {
+            "contentType": "application/pdf", "title": "HbA1c report.pdf", "url": url}})
+        return message
+
+    linked = await gateway.create(with_file(f"Binary/{report['id']}", "Your lab report"))
+    absolute = await gateway.create(
+        with_file(f"{gateway.base_url.rstrip('/')}/Binary/{report['id']}", "Same, absolute"))
+    misfiled = await gateway.create(with_file(f"Binary/{foreign['id']}", "Wrong file"))
+    offsite = await gateway.create(with_file("https://evil.example/Binary/1", "Elsewhere"))
+
+    await as_user(client, await make_patient_account(accounts, patient_id))
+    page = await (await client.get(f"/messages/{linked['id']}")).text()
+    assert "HbA1c report.pdf" in page and f"/messages/{linked['id']}/attachment" in page
+    for message in (linked, absolute):
+        download = await client.get(f"/messages/{message['id']}/attachment")
+        assert download.status == 200 and await download.read() == PDF
+        assert download.headers["Content-Type"] == "application/pdf"
+    # a Binary filed under another patient, or a file on another server: never fetched
+    assert (await client.get(f"/messages/{misfiled['id']}/attachment")).status == 404
+    assert (await client.get(f"/messages/{offsite['id']}/attachment")).status == 404
+    # the other patient cannot reach the file through the message either
+    await as_user(client, await make_patient_account(accounts, other_id))
+    assert (await client.get(f"/messages/{linked['id']}/attachment")).status == 404
+    # the clinician of the thread can open it
+    await as_user(client, await make_staff_account(accounts, Role.CLINICIAN, DOCTOR))
+    staff = await client.get(f"/staff/messages/{linked['id']}/attachment")
+    assert staff.status == 200 and await staff.read() == PDF
