@@ -3,12 +3,18 @@
 A user never sees a traceback: a FHIR server that is down gives a 503 page that says so,
 a resource the user may not see is "not found", and anything unexpected is logged with
 an error id that the page shows.
+
+A form sent while the FHIR server is down loses nothing: the 503 page shows what was
+typed and carries it in a "Try again" form (same fields, a fresh CSRF token; never
+passwords or one-time codes; a file must be attached again). The portal's forms carry an
+idempotency key, so sending again never makes a second message or booking.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -52,13 +58,53 @@ _EXPLANATIONS = {
 }
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+NEVER_KEPT = ("csrf_token", "code", "token")  # plus any field named like a password
+MAX_KEPT_CHARS = 64 * 1024
+
+
+@dataclass(frozen=True)
+class KeptForm:
+    action: str
+    fields: list[tuple[str, str]]
+    texts: list[str]  # what the person wrote, shown back to them
+    file_dropped: bool
+
+
+async def kept_form(request: web.Request) -> KeptForm | None:
+    """The submitted form, to send again (None: not a form, nothing worth keeping)."""
+    if request.method != "POST" or request.content_type not in FORM_TYPES:
+        return None
+    try:
+        form = await request.post()  # parsed once by the view: aiohttp keeps it
+    except Exception:
+        return None
+    fields: list[tuple[str, str]] = []
+    file_dropped = False
+    size = 0
+    for name, value in form.items():
+        if isinstance(value, web.FileField):
+            file_dropped = file_dropped or bool(value.filename)
+            continue
+        if name in NEVER_KEPT or "password" in name.lower():
+            continue
+        size += len(name) + len(value)
+        if size > MAX_KEPT_CHARS:
+            return None
+        fields.append((name, value))
+    texts = [value for _, value in fields if " " in value.strip() or len(value) > 40]
+    if not fields:
+        return None
+    return KeptForm(request.path_qs, fields, texts, file_dropped)
+
+
 def _wants_json(request: web.Request) -> bool:
     accept = request.headers.get("Accept", "")
     return "application/json" in accept and "text/html" not in accept
 
 
 def error_response(request: web.Request, status: int, *, reference: str | None = None,
-                   detail: str | None = None) -> web.StreamResponse:
+                   detail: str | None = None, retry: KeptForm | None = None) -> web.StreamResponse:
     title = _TITLES.get(status, _TITLES[500])
     if _wants_json(request):
         body: dict[str, object] = {"error": title, "status": status}
@@ -75,6 +121,7 @@ def error_response(request: web.Request, status: int, *, reference: str | None =
                 "explanation": _EXPLANATIONS.get(status, _EXPLANATIONS[500]),
                 "detail": detail,
                 "reference": reference,
+                "retry": retry,
             },
             status=status,
         )
@@ -99,7 +146,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return response
     except FhirUnavailable as exc:
         log.warning("FHIR server unavailable: %s", exc)
-        response = error_response(request, 503)
+        retry = None if _wants_json(request) else await kept_form(request)
+        response = error_response(request, 503, retry=retry)
         response.headers["Retry-After"] = "30"
         return response
     except FhirNotFound:

@@ -135,3 +135,31 @@ async def test_static_files_are_linked_with_their_content_version(client):
     # the second page gets the same (remembered) versioned links
     again = await (await client.get("/login")).text()
     assert re.findall(r'"(/static/portal\.css\?v=[^"]+)"', again) == links[:1]
+
+
+async def test_a_form_sent_while_fhir_is_down_is_kept_for_a_retry(client):
+    from fhir_portal import keys
+    from fhir_portal.auth.passwords import hash_password
+    from fhir_portal.auth.roles import Role
+
+    await client.app[keys.ACCOUNTS].create_account(
+        "keep@example.org", password_hash=await hash_password("a fine password"),
+        roles={Role.PATIENT}, patient_id="pat-anna", email_verified=True, profile_complete=True,
+    )
+    token = CSRF.search(await (await client.get("/login")).text()).group(1)
+    await client.post("/login", data={"csrf_token": token, "email": "keep@example.org",
+                                      "password": "a fine password"}, allow_redirects=False)
+    token = CSRF.search(await (await client.get("/account")).text()).group(1)
+    text = "My knee still hurts after the fall.\nShould I come in? <b>not bold</b>"
+    response = await client.post("/messages/new", data={
+        "csrf_token": token, "key": "k" * 32, "to": "Practitioner/prac-1",
+        "subject": "Knee", "body": text, "password": "never shown"})
+    assert response.status == 503
+    page = await response.text()
+    # what was typed is on the page (escaped) and in a form that sends it again
+    assert "My knee still hurts after the fall." in page and "&lt;b&gt;not bold&lt;/b&gt;" in page
+    assert 'action="/messages/new"' in page and 'name="key" value="' + "k" * 32 + '"' in page
+    assert 'name="body"' in page and "never shown" not in page
+    assert CSRF.search(page) is not None  # a fresh token for the retry
+    # a GET that fails has nothing to keep
+    assert "What you entered is kept" not in await (await client.get("/messages")).text()
