@@ -86,7 +86,7 @@ async def kept_form(request: web.Request) -> KeptForm | None:
         if isinstance(value, web.FileField):
             file_dropped = file_dropped or bool(value.filename)
             continue
-        if name in NEVER_KEPT or "password" in name.lower():
+        if name in NEVER_KEPT or "password" in name.lower() or not isinstance(value, str):
             continue
         size += len(name) + len(value)
         if size > MAX_KEPT_CHARS:
