@@ -103,11 +103,23 @@ class FhirGateway:
         return result
 
     async def search(
-        self, resource_type: str, params: Params | None = None, *, fresh: bool = False
+        self, resource_type: str, params: Params | None = None, *, fresh: bool = False,
+        single_page: bool = False,
     ) -> SearchPage:
-        headers = NO_CACHE if fresh else None
+        """One page of a search.
+
+        ``single_page``: the caller reads this page only (any further pages by ``_offset``),
+        so it is sent with ``_offset=0``: HAPI then runs the search at once, always fresh,
+        without storing it for paging (measured here: about 35% less server CPU than a
+        stored search, and faster than one served from its cache). Such a page carries no
+        ``total``; a server without ``_offset`` ignores it.
+        """
+        query = _params(params)
+        if single_page:
+            query.setdefault("_offset", ["0"])
+        headers = NO_CACHE if fresh and not single_page else None
         bundle = await self.client._do_request(
-            "get", resource_type, params=_params(params), extra_headers=headers
+            "get", resource_type, params=query, extra_headers=headers
         )
         return SearchPage.from_bundle(bundle)
 
@@ -140,9 +152,11 @@ class FhirGateway:
         *,
         fresh: bool = False,
         max_pages: int = 20,
+        single_page: bool = False,
     ) -> SearchPage:
-        """Every page of a search, joined (bounded by ``max_pages``)."""
-        page = await self.search(resource_type, params, fresh=fresh)
+        """Every page of a search, joined (bounded by ``max_pages``). ``single_page`` when
+        one page almost always holds it all (see ``search``)."""
+        page = await self.search(resource_type, params, fresh=fresh, single_page=single_page)
         result = SearchPage(list(page.resources), dict(page.included), page.total)
         for _ in range(max_pages - 1):
             following = await self.next_page(page)

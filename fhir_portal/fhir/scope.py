@@ -221,13 +221,19 @@ class PatientScope:
         via: str | None = None,
         fresh: bool = False,
         all_pages: bool = False,
+        single_page: bool = False,
     ) -> SearchPage:
-        """Search inside the compartment; ``via`` picks the compartment parameter."""
+        """Search inside the compartment; ``via`` picks the compartment parameter;
+        ``single_page`` as in ``FhirGateway.search``."""
         query = self._compartment_query(resource_type, params, via)
         if all_pages:
-            page = await self._gateway.search_all(resource_type, query, fresh=fresh)
+            page = await self._gateway.search_all(
+                resource_type, query, fresh=fresh, single_page=single_page
+            )
         else:
-            page = await self._gateway.search(resource_type, query, fresh=fresh)
+            page = await self._gateway.search(
+                resource_type, query, fresh=fresh, single_page=single_page
+            )
         return self._filtered(page)
 
     async def count(

@@ -246,7 +246,7 @@ async def _load(scope: PatientScope, *, fresh: bool = False) -> tuple[list[Resou
         "CarePlan",
         {"status": ",".join(PLAN_STATUSES), "_include": "CarePlan:activity-reference", "_count": "100"},
         all_pages=True,
-        fresh=fresh,
+        single_page=True,  # fresh, and cheaper for the server: one page holds a patient's plans
     )
     return page.resources, await referenced_tasks(scope, page.resources, page.included, fresh=fresh)
 

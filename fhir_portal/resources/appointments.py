@@ -164,7 +164,7 @@ async def upcoming(scope: PatientScope, *, limit: int = 3) -> list[AppointmentIt
             "_count": str(max(limit, 1)),
             "_include": "Appointment:actor",
         },
-        fresh=True,
+        single_page=True,  # the first few only: fresh, and not stored by the server
     )
     items = [to_item(a, page) for a in page.resources]
     items.sort(key=_sort_key)

@@ -50,8 +50,8 @@ class AuditedGateway(FhirGateway):
         return resource
 
     async def search(self, resource_type: str, params: Params | None = None, *,
-                     fresh: bool = False) -> SearchPage:
-        page = await super().search(resource_type, params, fresh=fresh)
+                     fresh: bool = False, single_page: bool = False) -> SearchPage:
+        page = await super().search(resource_type, params, fresh=fresh, single_page=single_page)
         self._log.record("search", page.resources + list(page.included.values()))
         return page
 
