@@ -146,6 +146,9 @@ def _directory_only(page: SearchPage) -> SearchPage:
     return page
 
 
+# resource types a patient's page may compute a shared statistic over (PatientScope.statistic)
+STATISTIC_TYPES = frozenset({"Appointment"})
+
 # Told of every access to patient data: ("read" | "search" | "create" | "update", resources).
 AccessRecorder = Callable[[str, list[Resource]], None]
 
@@ -287,6 +290,23 @@ class PatientScope:
         )
         ids = [str(r.get("id")) for r in ordered]
         return ids.index(resource_id) + 1 if resource_id in ids else len(ids) + 1
+
+    async def statistic(
+        self,
+        resource_type: str,
+        params: Params,
+        elements: tuple[str, ...],
+        reduce: Callable[[list[Resource]], float | None],
+    ) -> float | None:
+        """One number worked out over every patient's resources of a shared service (e.g.
+        how fast the instant-visit queue moves). Only ``elements`` are fetched, only the
+        number leaves: like ``position_in``, nothing of other patients reaches the caller.
+        Limited to the types where such statistics are meaningful."""
+        if resource_type not in STATISTIC_TYPES:
+            raise FhirForbidden(f"no statistics over {resource_type}")
+        query = {**params, "_elements": ",".join(elements), "_count": "500"}
+        page = await self._gateway.search_all(resource_type, query, single_page=True, max_pages=4)
+        return reduce(page.resources)
 
     async def everything(self) -> Resource:
         """The patient's whole record as a Bundle (``Patient/$everything``, all pages)."""

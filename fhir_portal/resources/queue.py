@@ -10,12 +10,17 @@ turns it, with ``If-Match`` on its version so two clinicians never take the same
 participant; both then see the visit link (``Settings.visit_url_template``). Leaving the
 queue cancels the Appointment.
 
-The estimated wait is ``MINUTES_PER_PATIENT`` for each patient ahead plus one (a rough,
-honest figure; the page says "about").
+The estimated wait is the patient's place in the queue times the minutes the queue has
+recently taken per patient: over the instant visits taken in the last ``SERVICE_WINDOW``,
+the median time between two takes when the second patient was already waiting at the
+first (so quiet spells, when nobody waited, do not count). With fewer than
+``MIN_SAMPLES`` such gaps it falls back to ``MINUTES_PER_PATIENT``. The page says "about".
 """
 
 from __future__ import annotations
 
+import asyncio
+import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -33,6 +38,8 @@ from fhir_portal.resources.appointments import (
 from fhir_portal.resources.directory import SNOMED, DirectoryNames, Specialty
 
 MINUTES_PER_PATIENT = 10
+SERVICE_WINDOW = timedelta(hours=3)
+MIN_SAMPLES = 3
 VISIT_MINUTES = 15
 KIND_TOKEN = f"{KIND_SYSTEM}|{INSTANT}"
 
@@ -118,8 +125,10 @@ async def state(scope: PatientScope, appointment_id: str) -> QueueState:
     status = appointment.get("status")
     position = estimate = None
     if status == "waitlist":
-        position = await scope.position_in(appointment, WAITING)
-        estimate = position * MINUTES_PER_PATIENT
+        position, measured = await asyncio.gather(
+            scope.position_in(appointment, WAITING), minutes_per_patient(scope)
+        )
+        estimate = max(1, round(position * (measured or MINUTES_PER_PATIENT)))
         label = "waiting"
     elif item.kind == INSTANT and status in ("arrived", "checked-in") and item.practitioner:
         label = "ready"  # a clinician took the patient from the queue
@@ -136,6 +145,44 @@ async def state(scope: PatientScope, appointment_id: str) -> QueueState:
         estimated_minutes=estimate, practitioner=item.practitioner, specialty=item.specialty,
         is_instant=item.kind == INSTANT, start=item.start,
     )
+
+
+def service_minutes(taken: list[Resource]) -> float | None:
+    """Minutes per patient while people were waiting: the median gap between consecutive
+    takes (``start``) where the later patient had joined (``created``) before the earlier
+    was taken; None with fewer than ``MIN_SAMPLES`` gaps. Clamped to 1..60 minutes."""
+    visits = sorted(
+        (start, joined)
+        for r in taken
+        if (start := _aware(parse_datetime(r.get("start"))))
+        and (joined := _aware(parse_datetime(r.get("created"))))
+    )
+    gaps = [
+        (later - earlier).total_seconds() / 60
+        for (earlier, _), (later, joined) in zip(visits, visits[1:], strict=False)
+        if joined <= earlier
+    ]
+    if len(gaps) < MIN_SAMPLES:
+        return None
+    return min(60.0, max(1.0, statistics.median(gaps)))
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def minutes_per_patient(scope: PatientScope, *, now: datetime | None = None) -> float | None:
+    """How fast the queue has moved lately (see ``service_minutes``); only the number."""
+    until = now or datetime.now(UTC)
+    since = until - SERVICE_WINDOW
+    taken = {
+        "appointment-type": KIND_TOKEN,
+        "status": "arrived,checked-in,fulfilled",
+        "date": [f"ge{since.isoformat(timespec='seconds')}", f"le{until.isoformat(timespec='seconds')}"],
+    }
+    return await scope.statistic("Appointment", taken, ("start", "created"), service_minutes)
 
 
 async def leave(scope: PatientScope, appointment_id: str) -> None:

@@ -290,6 +290,7 @@ async def test_instant_queue_join_take_and_leave(
     assert "in the queue" in room and "Estimated wait" in room
     state = await (await client.get(f"/appointments/{appointment_id}/queue.json")).json()
     assert state["status"] == "waiting" and state["position"] >= 1
+    assert state["estimated_minutes"] >= 1 and str(state["estimated_minutes"]) in state["estimate_text"]
     resource = await gateway.read("Appointment", appointment_id, fresh=True)
     assert resource["status"] == "waitlist" and "slot" not in resource
     # a clinician takes this patient
@@ -416,3 +417,29 @@ async def test_two_clinicians_never_take_the_same_patient(
     late = await staff.post("/staff/queue/take", data={"csrf_token": csrf_of(console),
                                                        "appointment": appointment_id})
     assert late.status == 409 and "no longer waiting" in await late.text()
+
+
+async def test_the_queue_speed_is_measured_from_visits_taken_while_people_waited(gateway) -> None:
+    """Instant visits on a day of their own in the past: four patients who joined at 9:00
+    were taken every 7 minutes; one more came at 11:00 and was taken at once."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from fhir_portal.fhir import PatientScope
+    from fhir_portal.resources import queue
+
+    day = datetime(2001, 1, 1, 9, 0, tzinfo=UTC) + timedelta(days=random.randrange(7000))
+    patient_id = (await gateway.create({"resourceType": "Patient", "name": [{"family": "Q"}]}))["id"]
+    kind = {"coding": [{"system": queue.KIND_SYSTEM, "code": queue.INSTANT}]}
+    for joined, taken in ((0, 0), (0, 7), (0, 14), (0, 21), (120, 120)):
+        start = day + timedelta(minutes=taken)
+        await gateway.create({
+            "resourceType": "Appointment", "status": "fulfilled", "appointmentType": kind,
+            "created": (day + timedelta(minutes=joined)).isoformat(),
+            "start": start.isoformat(), "end": (start + timedelta(minutes=5)).isoformat(),
+            "participant": [{"actor": {"reference": f"Patient/{patient_id}"}, "status": "accepted"}],
+        })
+    scope = PatientScope(gateway, patient_id)
+    assert await queue.minutes_per_patient(scope, now=day + timedelta(hours=2, minutes=30)) == 7
+    # the same day seen from long after: nothing in the window, so no measurement
+    assert await queue.minutes_per_patient(scope, now=day + timedelta(days=2)) is None
