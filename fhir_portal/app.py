@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(background.background_tasks)  # after the pools: drained first
+    app.cleanup_ctx.append(audit_trail.audit_trail_lifecycle)  # its last flush, before that
     ratelimit.setup(app)
     app.cleanup_ctx.append(inbox_watch.inbox_watch)
     app.cleanup_ctx.append(demo_mailbox.smtp_sink)  # only listens in demo mode

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -153,6 +154,9 @@ def _token(row: aiosqlite.Row) -> Token:
 def digest(secret: str) -> str:
     """The stored form of a token, code or state."""
     return _digest(secret)
+
+
+_SESSION_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 @dataclass
@@ -301,12 +305,42 @@ class AccountStore:
         )
 
     async def touch_session(self, session: Session) -> None:
+        """Note activity (only ``last_seen``: data is written key by key, so a request
+        holding an old copy never overwrites what another request saved meanwhile)."""
         session.last_seen = time.time()
         await self.db.execute(
-            "UPDATE sessions SET last_seen = ?, data = ? WHERE id_hash = ?",
-            (session.last_seen, json.dumps(session.data), session.id_hash),
+            "UPDATE sessions SET last_seen = ? WHERE id_hash = ?",
+            (session.last_seen, session.id_hash),
         )
         await self.db.commit()
+
+    async def set_session_value(
+        self, session: Session, path: str | tuple[str, ...], value: Any
+    ) -> None:
+        """Set (or with ``None`` remove) one value of the session's data, in the database
+        and in ``session``; other keys stay as the database has them."""
+        keys = (path,) if isinstance(path, str) else path
+        if not keys or not all(_SESSION_KEY.match(k) for k in keys):
+            raise ValueError("session data keys are plain names")
+        json_path = "$." + ".".join(keys)
+        if value is None:
+            await self.db.execute(
+                "UPDATE sessions SET data = json_remove(data, ?) WHERE id_hash = ?",
+                (json_path, session.id_hash),
+            )
+        else:
+            await self.db.execute(
+                "UPDATE sessions SET data = json_set(data, ?, json(?)) WHERE id_hash = ?",
+                (json_path, json.dumps(value), session.id_hash),
+            )
+        await self.db.commit()
+        target = session.data
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+        if value is None:
+            target.pop(keys[-1], None)
+        else:
+            target[keys[-1]] = value
 
     async def delete_session(self, id_hash: str) -> None:
         await self.db.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
@@ -327,13 +361,6 @@ class AccountStore:
         ) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
-
-    async def save_session_data(self, session: Session) -> None:
-        await self.db.execute(
-            "UPDATE sessions SET data = ? WHERE id_hash = ?",
-            (json.dumps(session.data), session.id_hash),
-        )
-        await self.db.commit()
 
     # -- single-use tokens -----------------------------------------------------------
     async def create_token(

@@ -83,8 +83,11 @@ def _params(params: Params | None) -> dict[str, list[str]]:
 class FhirGateway:
     """All FHIR interactions of the portal, over one pooled client."""
 
-    def __init__(self, client: PooledFhirClient) -> None:
+    def __init__(self, client: PooledFhirClient, *, offset_paging: bool = True) -> None:
+        """``offset_paging``: the server pages by ``_offset`` (HAPI, the portal's own server);
+        off for servers we know nothing of (a SMART launch's EHR)."""
         self.client = client
+        self.offset_paging = offset_paging
 
     @property
     def base_url(self) -> str:
@@ -112,9 +115,11 @@ class FhirGateway:
         so it is sent with ``_offset=0``: HAPI then runs the search at once, always fresh,
         without storing it for paging (measured here: about 35% less server CPU than a
         stored search, and faster than one served from its cache). Such a page carries no
-        ``total``; a server without ``_offset`` ignores it.
+        ``total``. Only on a gateway with ``offset_paging``; elsewhere a plain (fresh)
+        search.
         """
         query = _params(params)
+        single_page = single_page and self.offset_paging
         if single_page:
             query.setdefault("_offset", ["0"])
         headers = NO_CACHE if fresh and not single_page else None

@@ -83,8 +83,10 @@ def patients_of(resource: Resource) -> set[str]:
 
 
 def is_patient_data(resource: Resource) -> bool:
+    """Resources whose reading is audited: the patient compartment, and the files
+    (``Binary``) that messages link (read only through such a message)."""
     kind = resource.get("resourceType")
-    return kind == "Patient" or (kind in COMPARTMENT and kind != "AuditEvent")
+    return kind in ("Patient", "Binary") or (kind in COMPARTMENT and kind != "AuditEvent")
 
 
 @dataclass

@@ -63,14 +63,12 @@ async def _remember(request: web.Request, pointer: dict[str, str] | None) -> Non
     store = request.app[keys.ACCOUNTS]
     token = request.cookies.get(SESSION_COOKIE)
     stored = await store.session(token) if token else None
-    for current in {id(mine): mine, id(stored): stored}.values():
-        if current is None:
-            continue
+    await store.set_session_value(stored or mine, SESSION_KEY, pointer)  # None removes it
+    if stored is not None and stored is not mine:  # this request's copy follows
         if pointer is None:
-            current.data.pop(SESSION_KEY, None)
+            mine.data.pop(SESSION_KEY, None)
         else:
-            current.data[SESSION_KEY] = pointer
-    await store.touch_session(stored or mine)
+            mine.data[SESSION_KEY] = pointer
 
 
 def _status_payload(request: web.Request, state: chat.ChatState) -> dict[str, Any]:

@@ -12,14 +12,16 @@ keeps retrying it, which holds up every later delivery on that subscription's ch
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 
 from aiohttp import web
 
 from fhir_portal import keys
-from fhir_portal.fhir import FhirError
+from fhir_portal.fhir import FhirError, FhirUnavailable
 from fhir_portal.notify import inbox_watch
 
+log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
 
 _TARGET = re.compile(r"^/Communication/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?/?$")
@@ -47,9 +49,14 @@ async def fhir_hook(request: web.Request) -> web.Response:
     if match:
         try:
             notified = await watcher.handle_id(match.group(1))
-        except FhirError:
+        except FhirUnavailable:
             # the sweep picks it up later; tell the server to retry as well
             return outcome(503, "error", "transient", "retry later")
+        except FhirError as exc:
+            # a retry would fail the same way and hold up the server's delivery channel:
+            # acknowledge it; the catch-up sweep sees the message again
+            log.warning("hook for a message not handled: %s", type(exc).__name__)
+            return outcome(200, "warning", "processing", "not handled; the sweep will retry")
         return outcome(200, "information", "informational", f"notified {len(notified)}")
     # an empty notification (no payload) or another resource: sweep soon
     watcher.wake()

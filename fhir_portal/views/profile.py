@@ -110,8 +110,7 @@ async def profile_submit(request: web.Request) -> web.Response:
                                    locale=data.language, display_name=profile.name)
     current = session(request)
     if current is not None and current.data.get("smart"):
-        current.data["smart"]["name"] = profile.name
-        await store.save_session_data(current)
+        await store.set_session_value(current, ("smart", "name"), profile.name)
     response = web.HTTPSeeOther("/" if first else "/profile?saved=1")
     response.set_cookie(LANGUAGE_COOKIE, data.language, path="/", max_age=365 * 24 * 3600,
                         samesite="Lax", httponly=True,

@@ -41,7 +41,7 @@ class AuditedGateway(FhirGateway):
     recorded for the request's AuditEvent (directory data is not)."""
 
     def __init__(self, gateway: FhirGateway, log: AccessLog) -> None:
-        super().__init__(gateway.client)
+        super().__init__(gateway.client, offset_paging=gateway.offset_paging)
         self._log = log
 
     async def read(self, resource_type: str, resource_id: str, *, fresh: bool = False) -> Resource:

@@ -6,11 +6,13 @@ writing is grouped. Measured on HAPI 8.8 here: a transaction of 10 AuditEvents c
 server about half the CPU per event of 10 separate creates, and a page view no longer
 leaves a write running beside the next page's queries.
 
-When the FHIR server is down, the events wait in memory (up to ``max_pending``; beyond
-that the oldest are dropped with an error in the log) and are retried with a growing
-delay. A transaction the server refuses as invalid is split into single creates, so one
-bad event costs only itself. At shutdown, the background-task drain waits for the last
-flush.
+When the FHIR server is down (or the write fails any other way), the events wait in
+memory (up to ``max_pending``; beyond that the oldest are dropped with an error in the
+log) and are retried with a growing delay. A transaction the server refuses, or one that
+keeps failing, is written event by event, so one bad event costs only itself (an event
+the server fails on while it answers the next one is dropped with an error). At
+shutdown, one last flush runs before the connection pool closes; what still cannot be
+written is counted in the log. Events of the last window are lost if the process dies.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -34,6 +37,7 @@ WINDOW_SECONDS = 1.0
 MAX_BATCH = 100
 MAX_PENDING = 10_000
 RETRY_CAP_SECONDS = 60.0
+SPLIT_AFTER = 3  # failed rounds of the same events before they are written one by one
 
 
 class AuditTrail:
@@ -80,12 +84,7 @@ class AuditTrail:
             self._scheduled = spawn(self._app, self._flush_after(delay), what="audit")
 
     async def _flush_after(self, delay: float) -> None:
-        try:
-            await asyncio.sleep(delay)
-        except asyncio.CancelledError:  # shutdown while the server was still away
-            if self._pending:
-                log.error("%d audit events not written at shutdown", len(self._pending))
-            raise
+        await asyncio.sleep(delay)
         self._scheduled = None
         await self.flush()
 
@@ -94,42 +93,86 @@ class AuditTrail:
         while self._pending:
             batch = [self._pending.popleft() for _ in range(min(self._max_batch, len(self._pending)))]
             try:
-                await self._write(batch)
-            except FhirUnavailable:
-                self._pending.extendleft(reversed(batch))  # keep them, in order
+                left = await self._write(batch)
+            except asyncio.CancelledError:
+                self._pending.extendleft(reversed(batch))
+                raise
+            except Exception as exc:  # a closed pool, an unreadable answer: keep them too
+                log.warning("audit events kept for a retry: %s", type(exc).__name__)
+                left = batch
+            if left:
+                self._pending.extendleft(reversed(left))  # keep them, in order
                 self._failures += 1
                 delay = min(RETRY_CAP_SECONDS, self._window * 2**self._failures)
-                log.warning("audit events kept for a retry in %.0f s: FHIR server unavailable", delay)
+                log.warning("%d audit events kept for a retry in %.0f s: FHIR server unavailable",
+                            len(self._pending), delay)
                 self._schedule(delay)
                 return
             self._failures = 0
-            self.written += len(batch)
 
     @property
     def _gateway(self) -> FhirGateway:
         return self._app[keys.GATEWAY]  # set at start-up, with the connection pool
 
-    async def _write(self, batch: list[Resource]) -> None:
-        entries = [
-            {"resource": event, "request": {"method": "POST", "url": "AuditEvent"}}
-            for event in batch
-        ]
-        try:
-            await self._gateway.transaction(entries, minimal=True)
-            return
-        except FhirUnavailable:
-            raise
-        except FhirError as exc:
-            if len(batch) == 1:
-                log.error("audit event refused by the FHIR server: %s", type(exc).__name__)
-                return
-        for event in batch:  # one refused event must not take the others with it
+    async def _write(self, batch: list[Resource]) -> list[Resource]:
+        """Write a batch; the events still to write (the server was unavailable)."""
+        if self._failures < SPLIT_AFTER or len(batch) == 1:
+            entries = [
+                {"resource": event, "request": {"method": "POST", "url": "AuditEvent"}}
+                for event in batch
+            ]
+            try:
+                await self._gateway.transaction(entries, minimal=True)
+                self.written += len(batch)
+                return []
+            except FhirUnavailable:
+                return batch
+            except FhirError as exc:
+                if len(batch) == 1:
+                    self._refused(exc)
+                    return []
+        # one by one: the transaction was refused, or the same events keep failing (a 5xx on
+        # one bad event must not hold up the rest)
+        return await self._one_by_one(batch)
+
+    async def _one_by_one(self, batch: list[Resource]) -> list[Resource]:
+        suspect: Resource | None = None  # failed with a 5xx; was it the server or the event?
+        for index, event in enumerate(batch):
             try:
                 await self._gateway.create(event)
             except FhirUnavailable:
-                raise
+                if suspect is not None:  # two in a row: the server is away, try later
+                    return [suspect, *batch[index:]]
+                suspect = event
+                continue
             except FhirError as exc:
-                log.error("audit event refused by the FHIR server: %s", type(exc).__name__)
+                self._refused(exc)
+            else:
+                self.written += 1
+            if suspect is not None:  # the server answered right after failing on it
+                log.error("an audit event the FHIR server fails on every time: dropped")
+                self.dropped += 1
+                suspect = None
+        return [suspect] if suspect is not None else []
+
+    def _refused(self, exc: Exception) -> None:
+        log.error("audit event refused by the FHIR server: %s", type(exc).__name__)
+        self.dropped += 1
+
+    async def close(self, seconds: float = 5.0) -> None:
+        """At shutdown: one last try for what is pending (a retry may be minutes away)."""
+        scheduled = self._scheduled
+        if scheduled is not None and not scheduled.done():
+            scheduled.cancel()
+        if self._pending:
+            try:
+                await asyncio.wait_for(self.flush(), seconds)
+            except (TimeoutError, asyncio.CancelledError):
+                pass
+        if self._scheduled is not None and not self._scheduled.done():
+            self._scheduled.cancel()  # the flush scheduled another retry: too late now
+        if self._pending:
+            log.error("%d audit events not written at shutdown", len(self._pending))
 
 
 AUDIT_TRAIL: web.AppKey[AuditTrail] = web.AppKey("audit_trail", AuditTrail)
@@ -138,3 +181,9 @@ AUDIT_TRAIL: web.AppKey[AuditTrail] = web.AppKey("audit_trail", AuditTrail)
 def audit_trail(app: web.Application) -> AuditTrail:
     """The app's writer (``create_app`` puts one on every app)."""
     return app[AUDIT_TRAIL]
+
+
+async def audit_trail_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx (after the background tasks): the last flush before the pools close."""
+    yield
+    await audit_trail(app).close()

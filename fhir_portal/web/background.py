@@ -106,13 +106,19 @@ def spawn(app: web.Application, coro: Coroutine[Any, Any, Any], *, what: str) ->
 
 
 async def drain(app: web.Application, seconds: float = 10.0, *, cancel: bool = False) -> None:
-    """Wait for the background work started so far (tests, shutdown); with ``cancel``, what
-    is still running after ``seconds`` is cancelled (and waited for), so nothing outlives
-    the connection pools it uses."""
-    pending = list(app.get(TASKS) or ())
-    if not pending:
-        return
-    _, unfinished = await asyncio.wait(pending, timeout=seconds)
+    """Wait for the background work (tests, shutdown), including work it starts meanwhile
+    (e.g. a retry), up to ``seconds``; with ``cancel``, what is still running then is
+    cancelled (and waited for), so nothing outlives the connection pools it uses."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    unfinished: set[asyncio.Task[Any]] = set()
+    while True:
+        pending = {task for task in app.get(TASKS) or () if not task.done()}
+        if not pending:
+            return
+        _, unfinished = await asyncio.wait(pending, timeout=max(0.0, deadline - loop.time()))
+        if unfinished and loop.time() >= deadline:
+            break
     if cancel and unfinished:
         log.warning("%d background task(s) unfinished at shutdown: cancelled", len(unfinished))
         for task in unfinished:

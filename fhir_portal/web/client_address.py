@@ -4,7 +4,8 @@ With ``Settings.trusted_proxies`` empty (the default) the TCP peer is the client
 ``X-Forwarded-For`` header is ignored (a client could write anything in it). When the peer
 is one of the trusted proxies, the header is read from the right: each hop a trusted proxy
 added is skipped, and the first address that is not a trusted proxy is the client. A hop
-that is not an IP address ends the walk at the last trusted address (never a made-up key).
+that is not an IP address ends the walk at the last trusted address (never a made-up key);
+ports and IPv4-mapped IPv6 forms are read as the plain address.
 Rate limits and AuditEvent agent addresses use this.
 """
 
@@ -34,10 +35,20 @@ def trusted_networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
 
 
 def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address from a peer or a forwarded hop: ``[v6]:port`` and ``v4:port`` lose their
+    port, and an IPv4-mapped IPv6 address (a dual-stack socket) counts as its IPv4 one."""
+    text = value.strip()
+    if text.startswith("["):  # [2001:db8::1]:443
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:  # 203.0.113.5:41234
+        text = text.partition(":")[0]
     try:
-        return ipaddress.ip_address(value.strip())
+        ip = ipaddress.ip_address(text)
     except ValueError:
         return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
 def _trusted(address: str, networks: Iterable[Network]) -> bool:
@@ -49,12 +60,13 @@ def forwarded_client(peer: str, forwarded_for: list[str], networks: tuple[Networ
     if not networks or not _trusted(peer, networks):
         return peer
     hops = [hop.strip() for header in forwarded_for for hop in header.split(",") if hop.strip()]
-    client = peer
+    client = str(_ip(peer))
     for hop in reversed(hops):
-        if _ip(hop) is None:
+        address = _ip(hop)
+        if address is None:
             break
-        client = hop
-        if not _trusted(hop, networks):
+        client = str(address)
+        if not _trusted(client, networks):
             break
     return client
 

@@ -98,7 +98,7 @@ def smart_gateway(request: web.Request, smart: dict[str, str]) -> FhirGateway:
         smart["iss"], request.app[keys.HTTP_SESSION],
         authorization=f"Bearer {smart['access_token']}",
     )
-    return FhirGateway(client)
+    return FhirGateway(client, offset_paging=False)  # an EHR's server: standard searches only
 
 
 def staff_gateway(request: web.Request, *roles: Role) -> FhirGateway:

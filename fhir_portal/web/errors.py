@@ -59,7 +59,10 @@ _EXPLANATIONS = {
 
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-NEVER_KEPT = ("csrf_token", "code", "token")  # plus any field named like a password
+# never carried into the page: CSRF tokens, one-time codes, and anything password-like
+# (the repeat and current password fields are "confirm" and "current")
+NEVER_KEPT = ("csrf_token", "code", "token", "confirm", "current")
+SECRET_WORDS = ("password", "secret", "passphrase")
 MAX_KEPT_CHARS = 64 * 1024
 
 
@@ -86,7 +89,8 @@ async def kept_form(request: web.Request) -> KeptForm | None:
         if isinstance(value, web.FileField):
             file_dropped = file_dropped or bool(value.filename)
             continue
-        if name in NEVER_KEPT or "password" in name.lower() or not isinstance(value, str):
+        lowered = name.lower()
+        if lowered in NEVER_KEPT or any(w in lowered for w in SECRET_WORDS) or not isinstance(value, str):
             continue
         size += len(name) + len(value)
         if size > MAX_KEPT_CHARS:

@@ -83,12 +83,14 @@ async def _current_smart_session(
         data = current.data.get("smart") or {}
         if data and not smart.needs_refresh(data):
             return current  # another request refreshed it meanwhile
+        if data and data.get("refresh_refused") and not smart.token_expired(data):
+            return current  # refused once: use the token while it lasts, do not ask again
         renewed = await smart.refresh(request.app[keys.SETTINGS], data) if data else None
         if renewed is not None:
-            current.data["smart"] = renewed
-            await store.save_session_data(current)
+            await store.set_session_value(current, "smart", renewed)
             return current
         if data and not smart.token_expired(data):
+            await store.set_session_value(current, ("smart", "refresh_refused"), True)
             return current  # not refreshed, but still valid for now
         await store.delete_session(current.id_hash)
         return None

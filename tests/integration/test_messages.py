@@ -14,6 +14,7 @@ import pytest
 from fhir_portal.auth.roles import Role
 from fhir_portal.fhir import FhirGateway, PatientScope
 from fhir_portal.resources import messages
+from fhir_portal.web.background import drain
 from tests.integration.conftest import make_patient_account, make_staff_account
 from tests.support import csrf_of, sign_in
 
@@ -487,6 +488,9 @@ async def test_a_file_the_ehr_links_by_url_opens_for_the_patient_only(
         download = await client.get(f"/messages/{message['id']}/attachment")
         assert download.status == 200 and await download.read() == PDF
         assert download.headers["Content-Type"] == "application/pdf"
+    await drain(client.app)  # the file read is audited, under this patient
+    audits = await gateway.search("AuditEvent", {"entity": f"Binary/{report['id']}"}, fresh=True)
+    assert any(f"Patient/{patient_id}" in str(a["entity"]) for a in audits.resources)
     # a Binary filed under another patient, or a file on another server: never fetched
     assert (await client.get(f"/messages/{misfiled['id']}/attachment")).status == 404
     assert (await client.get(f"/messages/{offsite['id']}/attachment")).status == 404

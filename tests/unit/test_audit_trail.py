@@ -21,12 +21,19 @@ class RecordingGateway:
         self.created: list[dict[str, Any]] = []
         self.down = False
         self.refuse: set[int] = set()  # event numbers the server refuses
+        self.poison: set[int] = set()  # event numbers the server fails on with a 5xx
+        self.broken = 0  # unexpected errors still to raise
 
     async def transaction(self, entries: list[dict[str, Any]], *, minimal: bool = False) -> dict:
         assert minimal
+        if self.broken:
+            self.broken -= 1
+            raise RuntimeError("Session is closed")
         if self.down:
             raise FhirUnavailable("down")
         events = [entry["resource"] for entry in entries]
+        if any(event["n"] in self.poison for event in events):
+            raise FhirUnavailable("HAPI-0000: 500")
         assert all(e["request"] == {"method": "POST", "url": "AuditEvent"} for e in entries)
         if any(event["n"] in self.refuse for event in events):
             raise FhirInvalid("HAPI-0450: invalid")
@@ -38,6 +45,8 @@ class RecordingGateway:
             raise FhirUnavailable("down")
         if event["n"] in self.refuse:
             raise FhirInvalid("HAPI-0450: invalid")
+        if event["n"] in self.poison:
+            raise FhirUnavailable("HAPI-0000: 500")
         self.created.append(event)
         return event
 
@@ -105,3 +114,36 @@ async def test_memory_is_bounded_while_the_server_is_away() -> None:
         trail.add(event(n))
     assert trail.pending == 3 and trail.dropped == 2
     await drain(app, 0.01, cancel=True)
+
+
+async def test_an_event_the_server_always_fails_on_does_not_hold_up_the_rest(monkeypatch) -> None:
+    monkeypatch.setattr(trail_module, "RETRY_CAP_SECONDS", 0.02)
+    app, gateway, trail = make(window=0.005)
+    gateway.poison = {1}
+    for n in range(4):
+        trail.add(event(n))
+    await drain(app)
+    assert [e["n"] for e in gateway.created] == [0, 2, 3]  # written one by one in the end
+    assert trail.pending == 0 and trail.dropped == 1 and trail.written == 3
+
+
+async def test_an_unexpected_error_keeps_the_events(monkeypatch) -> None:
+    monkeypatch.setattr(trail_module, "RETRY_CAP_SECONDS", 0.02)
+    app, gateway, trail = make(window=0.005)
+    gateway.broken = 2
+    for n in range(3):
+        trail.add(event(n))
+    await drain(app)
+    assert [e["n"] for t in gateway.transactions for e in t] == [0, 1, 2]
+
+
+async def test_shutdown_tries_once_more_then_counts_what_is_left(caplog) -> None:
+    app, gateway, trail = make(window=3600)
+    trail.add(event(0))
+    await trail.close()  # the hour-long window is not waited for
+    assert [e["n"] for t in gateway.transactions for e in t] == [0]
+    gateway.down = True
+    trail.add(event(1))
+    await trail.close(seconds=0.05)
+    assert trail.pending == 1 and "1 audit events not written at shutdown" in caplog.text
+    await drain(app, 0.05, cancel=True)

@@ -345,3 +345,19 @@ async def test_reset_links_expire_and_work_once(client, settings):
     with pytest.raises(ResetError):
         await reset_token(store, secret)
     assert (await sign_in(client, "agent@contoso.example", "a fresh passphrase")).status == 303
+
+
+async def test_session_data_is_written_key_by_key(client):
+    """A request holding an old copy of the session never overwrites what another saved."""
+    store = client.app[keys.ACCOUNTS]
+    created = await store.create_session(None, {"smart": {"access_token": "old", "name": ""}})
+    first = await store.session(created.token)
+    second = await store.session(created.token)
+    await store.set_session_value(first, "smart", {"access_token": "new", "name": ""})
+    await store.set_session_value(second, ("smart", "name"), "Eva Ehr")  # second's copy is old
+    await store.touch_session(second)
+    saved = (await store.session(created.token)).data
+    assert saved == {"smart": {"access_token": "new", "name": "Eva Ehr"}}
+    await store.set_session_value(first, "chat", None)  # removing a missing key is fine
+    with pytest.raises(ValueError):
+        await store.set_session_value(first, ("smart", "x') || ('"), 1)

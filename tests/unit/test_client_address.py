@@ -36,6 +36,13 @@ def test_garbage_hops_never_become_the_key() -> None:
     assert forwarded_client("10.0.0.5", ["2001:db8::1"], PROXIES) == "2001:db8::1"
 
 
+def test_ports_brackets_and_mapped_addresses_are_read_as_plain_addresses() -> None:
+    assert forwarded_client("127.0.0.1", ["203.0.113.5:41234"], PROXIES) == "203.0.113.5"
+    assert forwarded_client("127.0.0.1", ["[2001:db8::1]:443"], PROXIES) == "2001:db8::1"
+    assert forwarded_client("::ffff:10.0.0.2", ["198.51.100.9"], PROXIES) == "198.51.100.9"
+    assert forwarded_client("127.0.0.1", ["198.51.100.9, ::ffff:10.9.9.9"], PROXIES) == "198.51.100.9"
+
+
 def test_a_bad_setting_stops_the_start() -> None:
     with pytest.raises(ValueError, match="PORTAL_TRUSTED_PROXIES"):
         trusted_networks(("10.0.0.0/8", "proxy.example"))

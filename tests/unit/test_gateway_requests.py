@@ -27,10 +27,13 @@ async def test_search_headers_and_offsets(aiohttp_server) -> None:
         await gateway.search("CarePlan", {"status": "active"}, fresh=True)
         await gateway.search("CarePlan", {"status": "active"})
         assert await gateway.count("CarePlan", {"status": "active"}) == 7
+        ehr = FhirGateway(PooledFhirClient(str(server.make_url("/fhir")), http), offset_paging=False)
+        await ehr.search("CarePlan", {"status": "active"}, single_page=True, fresh=True)
     assert seen == [
         ({"status": "active", "_offset": "0"}, None),
         ({"_offset": "20"}, None),
         ({"status": "active"}, "no-cache"),
         ({"status": "active"}, None),
         ({"status": "active", "_summary": "count"}, "no-store"),
+        ({"status": "active"}, "no-cache"),  # a SMART EHR gets a standard, fresh search
     ]

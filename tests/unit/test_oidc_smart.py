@@ -294,6 +294,20 @@ async def test_an_expired_smart_session_ends_when_the_refresh_fails(smart_client
         assert await store.session(cookie) is None
 
 
+async def test_a_refused_refresh_is_not_asked_again_while_the_token_lasts(smart_client):
+    store = smart_client.app[keys.ACCOUNTS]
+    with respx.mock(assert_all_mocked=False, assert_all_called=False) as router:
+        router.route(host="127.0.0.1").pass_through()
+        cookie, token_route = await _smart_session_with(
+            smart_client, router, _token("at-1", expires_in=30, refresh_token="rt-1"),
+            [httpx.Response(400, json={"error": "invalid_grant"})])
+        for _ in range(3):
+            assert (await smart_client.get("/no-such-page")).status == 404
+        assert token_route.call_count == 2  # the code exchange and one refused refresh
+        smart = (await store.session(cookie)).data["smart"]
+        assert smart["access_token"] == "at-1" and smart["refresh_refused"] is True
+
+
 async def test_a_smart_session_without_a_refresh_token_ends_when_the_token_does(smart_client):
     store = smart_client.app[keys.ACCOUNTS]
     with respx.mock(assert_all_mocked=False, assert_all_called=False) as router:

@@ -153,13 +153,14 @@ async def test_a_form_sent_while_fhir_is_down_is_kept_for_a_retry(client):
     text = "My knee still hurts after the fall.\nShould I come in? <b>not bold</b>"
     response = await client.post("/messages/new", data={
         "csrf_token": token, "key": "k" * 32, "to": "Practitioner/prac-1",
-        "subject": "Knee", "body": text, "password": "never shown"})
+        "subject": "Knee", "body": text, "password": "never shown", "confirm": "never shown",
+        "current": "never shown", "code": "123456"})
     assert response.status == 503
     page = await response.text()
     # what was typed is on the page (escaped) and in a form that sends it again
     assert "My knee still hurts after the fall." in page and "&lt;b&gt;not bold&lt;/b&gt;" in page
     assert 'action="/messages/new"' in page and 'name="key" value="' + "k" * 32 + '"' in page
-    assert 'name="body"' in page and "never shown" not in page
+    assert 'name="body"' in page and "never shown" not in page and "123456" not in page
     assert CSRF.search(page) is not None  # a fresh token for the retry
     # a GET that fails has nothing to keep
     assert "What you entered is kept" not in await (await client.get("/messages")).text()
