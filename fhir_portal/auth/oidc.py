@@ -21,6 +21,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from fhir_portal.auth.httpclient import HTTP_TIMEOUT, AsyncOAuth2Client
+from fhir_portal.auth.refusal import SignInRefused
 from fhir_portal.auth.store import Account, AccountStore
 from fhir_portal.i18n import N_
 from fhir_portal.settings import Settings
@@ -30,12 +31,8 @@ SCOPE = "openid email profile"
 LEEWAY_SECONDS = 60
 
 
-class OidcError(Exception):
-    """External sign-in refused; ``reason`` is the (untranslated) message for the page."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(detail or reason)
-        self.reason = reason
+class OidcError(SignInRefused):
+    """External sign-in refused."""
 
 
 @dataclass(frozen=True)

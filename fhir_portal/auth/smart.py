@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from fhir_portal.auth.httpclient import HTTP_TIMEOUT, AsyncOAuth2Client
+from fhir_portal.auth.refusal import SignInRefused
 from fhir_portal.auth.roles import Principal, Role
 from fhir_portal.i18n import N_
 from fhir_portal.settings import Settings
@@ -38,12 +39,8 @@ _V2_SCOPE = re.compile(r"^(patient|user|system)/[\w*]+\.c?r?u?d?s?$")
 _PATIENT_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
-class SmartError(Exception):
-    """The launch is refused; ``reason`` is the (untranslated) message for the page."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(detail or reason)
-        self.reason = reason
+class SmartError(SignInRefused):
+    """The launch is refused."""
 
 
 @dataclass(frozen=True)

@@ -128,15 +128,9 @@ class Recipient:
 
 @dataclass(frozen=True)
 class Attachment:
-    """An uploaded file, already checked (see ``check_attachment``)."""
+    """A message's file, uploaded or to download; its type is taken from its first bytes
+    (see ``check_attachment`` and ``_download``)."""
 
-    content_type: str
-    filename: str
-    data: bytes
-
-
-@dataclass(frozen=True)
-class Download:
     content_type: str
     filename: str
     data: bytes
@@ -730,7 +724,7 @@ def _file_of(resource: Resource) -> Resource:
 
 async def _download(
     resource: Resource, linked: Callable[[Resource, str], Awaitable[Resource]]
-) -> Download:
+) -> Attachment:
     """The message's file; a linked one is read through ``linked`` (which checks access)."""
     attachment = _file_of(resource)
     encoded = attachment.get("data")
@@ -749,14 +743,14 @@ async def _download(
             break
     else:
         content_type = "application/octet-stream"
-    return Download(
+    return Attachment(
         content_type=content_type,
         filename=_safe_filename(str(attachment.get("title") or "attachment")),
         data=data,
     )
 
 
-async def attachment(scope: PatientScope, message_id: str) -> Download:
+async def attachment(scope: PatientScope, message_id: str) -> Attachment:
     """The file attached to a message the patient sent or received."""
     resource = await scope.read("Communication", message_id)
     if not is_message(resource) or not _involves(resource, scope.patient_ref):
@@ -943,7 +937,7 @@ async def clinician_reply(
 
 async def clinician_attachment(
     gateway: FhirGateway, practitioner_id: str, message_id: str
-) -> Download:
+) -> Attachment:
     """An attachment of a message in a thread the practitioner is part of."""
     resource = await gateway.read("Communication", message_id)
     resources = await _clinician_thread_resources(gateway, practitioner_id, message_id)

@@ -20,7 +20,9 @@ first (so quiet spells, when nobody waited, do not count). With fewer than
 from __future__ import annotations
 
 import asyncio
+import math
 import statistics
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -115,7 +117,30 @@ async def join(scope: PatientScope, specialty: Specialty, *, key: str) -> str:
     return str(created["id"])
 
 
-async def state(scope: PatientScope, appointment_id: str) -> QueueState:
+class QueueSpeed:
+    """``minutes_per_patient`` remembered for ``ttl`` seconds (one per app): every waiting
+    patient's page asks every few seconds, and the figure moves slowly. It is a statistic
+    of the shared service, the same for every patient."""
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self.ttl = ttl
+        self._value: float | None = None
+        self._at = -math.inf
+        self._lock = asyncio.Lock()
+
+    async def minutes(self, scope: PatientScope) -> float | None:
+        if time.monotonic() - self._at < self.ttl:
+            return self._value
+        async with self._lock:  # one query however many patients ask at once
+            if time.monotonic() - self._at >= self.ttl:
+                self._value = await minutes_per_patient(scope)
+                self._at = time.monotonic()
+            return self._value
+
+
+async def state(
+    scope: PatientScope, appointment_id: str, *, speed: QueueSpeed | None = None
+) -> QueueState:
     """Where the patient stands: position and estimate, or ready with a clinician.
 
     The position comes from ``PatientScope.position_in``: ids and arrival times only, so
@@ -125,9 +150,8 @@ async def state(scope: PatientScope, appointment_id: str) -> QueueState:
     status = appointment.get("status")
     position = estimate = None
     if status == "waitlist":
-        position, measured = await asyncio.gather(
-            scope.position_in(appointment, WAITING), minutes_per_patient(scope)
-        )
+        measure = speed.minutes(scope) if speed is not None else minutes_per_patient(scope)
+        position, measured = await asyncio.gather(scope.position_in(appointment, WAITING), measure)
         estimate = max(1, round(position * (measured or MINUTES_PER_PATIENT)))
         label = "waiting"
     elif item.kind == INSTANT and status in ("arrived", "checked-in") and item.practitioner:

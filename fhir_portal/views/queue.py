@@ -12,11 +12,16 @@ from fhir_portal.web.format import display_context
 from fhir_portal.web.render import render, translate
 
 POLL_SECONDS = 5
+SPEED: web.AppKey[queue.QueueSpeed] = web.AppKey("queue_speed", queue.QueueSpeed)
+
+
+def setup(app: web.Application) -> None:
+    app[SPEED] = queue.QueueSpeed()  # how fast the queue moves, shared by every waiting room
 
 
 async def waiting_room(request: web.Request) -> web.Response:
     scope = patient_scope(request)
-    state = await queue.state(scope, request.match_info["id"])
+    state = await queue.state(scope, request.match_info["id"], speed=request.app[SPEED])
     visit_url = state.visit_url(request.app[keys.SETTINGS].visit_url_template)
     return render(request, "queue/waiting.html", {
         "state": state, "visit_url": visit_url, "poll_seconds": POLL_SECONDS,
@@ -26,7 +31,7 @@ async def waiting_room(request: web.Request) -> web.Response:
 
 async def waiting_json(request: web.Request) -> web.Response:
     scope = patient_scope(request)
-    state = await queue.state(scope, request.match_info["id"])
+    state = await queue.state(scope, request.match_info["id"], speed=request.app[SPEED])
     visit_url = state.visit_url(request.app[keys.SETTINGS].visit_url_template)
     messages = {
         "waiting": translate(request, "You are number %(n)s in the queue.", n=state.position),

@@ -168,5 +168,6 @@ def setup(app: web.Application) -> None:
     if app[keys.SETTINGS].demo_mailbox:  # demo only: the in-process SMTP sink's mailbox
         app.router.add_get("/demo/mailbox", demo_mailbox.mailbox_page, name="demo-mailbox")
     add_nav_badge(app, "/messages", messages.nav_badge)
+    queue.setup(app)
     names = set(app.router.named_resources())
     app[NAV] = tuple((path, label) for name, path, label in NAVIGATION if name in names)

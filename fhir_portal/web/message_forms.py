@@ -32,7 +32,7 @@ def form_error(request: web.Request, error: messages.MessageError) -> dict[str, 
     return {error.field: translate(request, error.message, **error.values)}
 
 
-def file_response(download: messages.Download) -> web.Response:
+def file_response(download: messages.Attachment) -> web.Response:
     """An attachment as a download that the browser never runs as a page."""
     inline = download.content_type in ("application/pdf", "image/png", "image/jpeg")
     disposition = "inline" if inline else "attachment"

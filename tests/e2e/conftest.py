@@ -45,15 +45,9 @@ class LivePortal:
 
 
 @contextmanager
-def live_portal(fhir_base_url: str, data_dir: Path, **overrides: object) -> Iterator[LivePortal]:
-    """The portal served on a free port from a thread of its own, until the block ends."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    settings = Settings(
-        host="127.0.0.1", port=port, public_url=url, data_dir=data_dir,
-        secret_key=f"e2e-{port}", fhir_base_url=fhir_base_url, **overrides,  # type: ignore[arg-type]
-    )
-    app = create_app(settings)
+def served(app: web.Application, port: int) -> Iterator[asyncio.AbstractEventLoop]:
+    """``app`` served on ``port`` from a thread and event loop of its own, until the block
+    ends; yields that loop."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     runner = web.AppRunner(app)
@@ -65,15 +59,29 @@ def live_portal(fhir_base_url: str, data_dir: Path, **overrides: object) -> Iter
         ready.set()
         loop.run_forever()
 
-    thread = threading.Thread(target=serve, name=f"portal-{port}", daemon=True)
+    thread = threading.Thread(target=serve, name=f"served-{port}", daemon=True)
     thread.start()
-    assert ready.wait(30), "the portal did not start"
+    assert ready.wait(30), "the server did not start"
     try:
-        yield LivePortal(url, settings, app, loop)
+        yield loop
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
+
+
+@contextmanager
+def live_portal(fhir_base_url: str, data_dir: Path, **overrides: object) -> Iterator[LivePortal]:
+    """The portal served on a free port from a thread of its own, until the block ends."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = Settings(
+        host="127.0.0.1", port=port, public_url=url, data_dir=data_dir,
+        secret_key=f"e2e-{port}", fhir_base_url=fhir_base_url, **overrides,  # type: ignore[arg-type]
+    )
+    app = create_app(settings)
+    with served(app, port) as loop:
+        yield LivePortal(url, settings, app, loop)
 
 
 @pytest.fixture(scope="session")

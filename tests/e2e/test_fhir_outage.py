@@ -4,8 +4,6 @@ outage page."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +14,7 @@ import aiohttp
 from aiohttp import web
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import _free_port, check_accessibility, live_portal, sign_in
+from tests.e2e.conftest import _free_port, check_accessibility, live_portal, served, sign_in
 from tests.e2e.test_messages_flow import DOCTOR, PASSWORD, _sent_with_subject, _setup
 
 
@@ -33,8 +31,6 @@ class Switch:
 def switchable_fhir(target: str) -> Iterator[Switch]:
     port = _free_port()
     switch = Switch(f"http://127.0.0.1:{port}/fhir")
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
 
     async def forward(request: web.Request) -> web.StreamResponse:
         if not switch.up:
@@ -53,24 +49,8 @@ def switchable_fhir(target: str) -> Iterator[Switch]:
 
     app = web.Application()
     app.router.add_route("*", "/fhir{tail:.*}", forward)
-    runner = web.AppRunner(app)
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, name=f"fhir-switch-{port}", daemon=True)
-    thread.start()
-    assert ready.wait(30)
-    try:
+    with served(app, port):
         yield switch
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
 
 
 def test_a_message_typed_during_an_outage_is_kept_and_sent_once(

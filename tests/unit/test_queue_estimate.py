@@ -63,3 +63,18 @@ async def test_a_statistic_returns_only_a_number_and_only_for_shared_services() 
     assert query["_elements"] == "start,created" and "patient" not in query
     with pytest.raises(FhirForbidden):
         await scope.statistic("Condition", {}, ("code",), len)  # type: ignore[arg-type]
+
+
+async def test_the_queue_speed_is_asked_once_a_minute_however_many_wait() -> None:
+    import asyncio
+
+    from fhir_portal.resources.queue import QueueSpeed
+
+    gateway = CountingGateway()
+    scope = PatientScope(gateway, "pat-1")  # type: ignore[arg-type]
+    speed = QueueSpeed(ttl=60)
+    assert await asyncio.gather(*(speed.minutes(scope) for _ in range(5))) == [6] * 5
+    assert await speed.minutes(scope) == 6 and len(gateway.queries) == 1
+    speed.ttl = 0
+    await speed.minutes(scope)
+    assert len(gateway.queries) == 2
